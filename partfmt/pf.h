@@ -1,0 +1,66 @@
+/* pf.h - filesystem handlers: which bytes of a partition are in use.
+ *
+ * One handler per filesystem behind one ops table; pf_scan() probes the
+ * partition with libblkid, picks the handler and falls back to raw capture
+ * (every byte) when the filesystem is unknown, dirty or unreadable.
+ * partfmt knows filesystems only: nothing about images or networks.
+ * All functions are thread-compatible (no shared state).
+ */
+#ifndef PF_H
+#define PF_H
+
+#include "img.h"
+
+/* A partition to look at: bytes [offset, offset+length) of the open fd. */
+struct pf_source {
+	int fd;              /* read-only; not closed by partfmt */
+	const char *path;    /* disk path, for messages and libraries */
+	uint64_t offset;     /* partition start in bytes */
+	uint64_t length;     /* partition length in bytes */
+	uint32_t sector;     /* logical sector size */
+};
+
+/* What a handler found.  ext is malloc'd and owned by the caller after a
+ * successful return (free() it); on error the handler frees what it made. */
+struct pf_result {
+	char fs[16];          /* handler name, e.g. "ext4", "ntfs", "vfat" */
+	char label[64];
+	char uuid[48];
+	uint32_t unit;        /* filesystem block (cluster) size in bytes */
+	struct img_extent *ext; /* sorted, disjoint, merged, within length */
+	size_t next;
+	uint64_t used;        /* sum of ext lengths */
+};
+
+struct pf_ops {
+	const char *name;     /* blkid TYPE values it handles, e.g. "ext4" */
+	/* Fill r->ext with the used byte ranges.  Returns 0, or a negative
+	 * code (-IMG_E_FS for dirty or unreadable) with err->msg saying why. */
+	int (*used)(const struct pf_source *s, struct pf_result *r,
+		    struct img_error *err);
+};
+
+/* Probe with libblkid and run the matching handler.  Never fails for a
+ * readable partition: on an unknown, dirty or unreadable filesystem it
+ * returns raw capture (r->fs "raw" or the detected name, whole range) and
+ * puts the reason in note (empty when the handler succeeded).
+ * *raw is set to 1 when the result is raw capture. */
+int pf_scan(const struct pf_source *s, struct pf_result *r, int *raw,
+	    char *note, size_t notecap, struct img_error *err);
+
+/* Extent list helpers shared by handlers. */
+struct pf_extents {
+	struct img_extent *v;
+	size_t n, cap;
+};
+/* Append [start, start+len), merging with the last extent when adjacent.
+ * Extents must be added in ascending order.  Returns 0 or -ENOMEM. */
+int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len);
+
+/* Handlers, one per file. */
+extern const struct pf_ops pf_ext_ops;   /* ext2, ext3, ext4 (libext2fs) */
+extern const struct pf_ops pf_ntfs_ops;  /* ntfs (libntfs-3g) */
+extern const struct pf_ops pf_fat_ops;   /* vfat: FAT12/16/32 (own FAT walk) */
+extern const struct pf_ops pf_swap_ops;  /* swap: header page only */
+
+#endif

@@ -1,0 +1,33 @@
+/* disk.h - open disks (block devices or disk-image files). */
+#ifndef IMG_DISK_H
+#define IMG_DISK_H
+
+#include <stdint.h>
+
+#include "img.h"
+
+struct img_dev {
+	int fd;              /* owned: closed by img_dev_close */
+	const char *path;    /* borrowed from the caller */
+	uint64_t size;
+	uint32_t sector;     /* logical sector size */
+	int is_blk;
+};
+
+/* Open path read-only (writable == 0) or for writing.  A block device
+ * opened for writing is opened O_EXCL, so a mounted or otherwise held
+ * device fails with -IMG_E_BUSY. */
+int img_dev_open(struct img_dev *d, const char *path, int writable,
+		 struct img_error *err);
+void img_dev_close(struct img_dev *d);
+
+/* pread/pwrite all n bytes or fail with a message naming path and offset. */
+int img_dev_read(const struct img_dev *d, void *buf, size_t n, uint64_t off,
+		 struct img_error *err);
+int img_dev_write(const struct img_dev *d, const void *buf, size_t n,
+		  uint64_t off, struct img_error *err);
+
+/* fsync and, for block devices, ask the kernel to re-read the table. */
+int img_dev_flush(const struct img_dev *d, int reread, struct img_error *err);
+
+#endif

@@ -1,0 +1,519 @@
+/* make.c - capture: disks -> image stream.
+ *
+ * One reader thread cuts each area's used extents into chunk windows and
+ * reads them; worker threads (one per core) digest and compress; the
+ * calling thread writes finished chunks in order to the sink, builds the
+ * index and reports progress.  Slot s of K holds chunk seq with
+ * seq % K == s, so memory is K * (window + compress bound) whatever the
+ * disk size.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "disk.h"
+#include "format.h"
+#include "internal.h"
+#include "pipe.h"
+#include "scan.h"
+
+enum { S_FREE, S_FILLED, S_WORKING, S_DONE };
+
+struct slot {
+	int state;
+	uint64_t seq;
+	struct img_chunk c;
+	struct img_run *runs;
+	uint8_t *in;          /* raw payload */
+	uint8_t *rec;         /* prefix + meta + stored payload */
+	size_t reclen;
+};
+
+struct make {
+	const struct img_layout *l;
+	struct img_dev *devs;
+	int level;
+	enum img_codec codec;
+	unsigned nslots, nworkers;
+	struct slot *slots;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t filled;      /* chunks handed out by the reader */
+	uint64_t taken;       /* chunks taken by workers */
+	int reader_done;
+	int stop;             /* set on the first error or cancel */
+	int rc;
+	struct img_error err;
+};
+
+static void fail(struct make *m, int rc, const struct img_error *e)
+{
+	pthread_mutex_lock(&m->mu);
+	if (!m->rc) {
+		m->rc = rc;
+		if (e)
+			m->err = *e;
+	}
+	m->stop = 1;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Read the runs of one window into s->in, back to back.  Dense windows are
+ * read in one request and compacted; sparse ones run by run. */
+static int read_window(struct make *m, const struct img_part *p, struct slot *s,
+		       struct img_error *err)
+{
+	const struct img_dev *dev = &m->devs[p->disk];
+	uint64_t base = p->start + s->c.offset;
+	uint32_t first = s->runs[0].off;
+	uint32_t span = s->runs[s->c.nruns - 1].off + s->runs[s->c.nruns - 1].len - first;
+	if (s->c.nruns == 1 || (uint64_t)s->c.raw * 4 >= span) {
+		int rc = img_dev_read(dev, s->in, span, base + first, err);
+		if (rc)
+			return rc;
+		size_t at = 0;
+		for (uint32_t i = 0; i < s->c.nruns; i++) {
+			memmove(s->in + at, s->in + (s->runs[i].off - first), s->runs[i].len);
+			at += s->runs[i].len;
+		}
+		return 0;
+	}
+	size_t at = 0;
+	for (uint32_t i = 0; i < s->c.nruns; i++) {
+		int rc = img_dev_read(dev, s->in + at, s->runs[i].len,
+				      base + s->runs[i].off, err);
+		if (rc)
+			return rc;
+		at += s->runs[i].len;
+	}
+	return 0;
+}
+
+/* Wait for the slot of seq to be free; returns NULL when stopping. */
+static struct slot *slot_for_fill(struct make *m, uint64_t seq)
+{
+	struct slot *s = &m->slots[seq % m->nslots];
+	pthread_mutex_lock(&m->mu);
+	while (!m->stop && s->state != S_FREE)
+		pthread_cond_wait(&m->cv, &m->mu);
+	int stop = m->stop;
+	pthread_mutex_unlock(&m->mu);
+	return stop ? NULL : s;
+}
+
+static void *reader(void *arg)
+{
+	struct make *m = arg;
+	const struct img_layout *l = m->l;
+	struct img_error err = {0};
+	uint64_t seq = 0;
+	int rc = 0;
+
+	for (size_t a = 0; a < l->nparts && !rc; a++) {
+		const struct img_part *p = &l->parts[a];
+		size_t e = 0;
+		for (uint64_t w = 0; w < p->length && e < p->next && !rc; w += l->chunk) {
+			uint64_t wend = w + l->chunk < p->length ? w + l->chunk : p->length;
+			if (p->ext[e].start >= wend) {
+				/* Jump straight to the window of the next extent. */
+				w = p->ext[e].start / l->chunk * l->chunk - l->chunk;
+				continue;
+			}
+			struct slot *s = slot_for_fill(m, seq);
+			if (!s)
+				goto out;
+			s->seq = seq;
+			s->c = (struct img_chunk){ .area = (uint32_t)a, .offset = w,
+						   .window = (uint32_t)(wend - w),
+						   .runs = s->runs };
+			while (e < p->next && p->ext[e].start < wend) {
+				uint64_t rs = p->ext[e].start > w ? p->ext[e].start : w;
+				uint64_t re = p->ext[e].start + p->ext[e].len;
+				if (re > wend)
+					re = wend;
+				struct img_run *lr = s->c.nruns ? &s->runs[s->c.nruns - 1] : NULL;
+				if (lr && lr->off + lr->len == rs - w)
+					lr->len += (uint32_t)(re - rs); /* adjacent extents */
+				else
+					s->runs[s->c.nruns++] = (struct img_run){
+						(uint32_t)(rs - w), (uint32_t)(re - rs) };
+				s->c.raw += (uint32_t)(re - rs);
+				if (p->ext[e].start + p->ext[e].len > wend)
+					break; /* continues into the next window */
+				e++;
+			}
+			rc = read_window(m, p, s, &err);
+			if (rc)
+				break;
+			pthread_mutex_lock(&m->mu);
+			s->state = S_FILLED;
+			m->filled = ++seq;
+			pthread_cond_broadcast(&m->cv);
+			pthread_mutex_unlock(&m->mu);
+		}
+	}
+out:
+	if (rc)
+		fail(m, rc, &err);
+	pthread_mutex_lock(&m->mu);
+	m->reader_done = 1;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	return NULL;
+}
+
+static void *worker(void *arg)
+{
+	struct make *m = arg;
+	struct img_codec_ctx *cc = NULL;
+	if (img_codec_new(&cc, m->codec, m->level)) {
+		fail(m, -ENOMEM, NULL);
+		return NULL;
+	}
+	for (;;) {
+		pthread_mutex_lock(&m->mu);
+		struct slot *s = NULL;
+		for (;;) {
+			if (m->stop)
+				break;
+			if (m->taken < m->filled) {
+				s = &m->slots[m->taken % m->nslots];
+				m->taken++;
+				s->state = S_WORKING;
+				break;
+			}
+			if (m->reader_done)
+				break;
+			pthread_cond_wait(&m->cv, &m->mu);
+		}
+		pthread_mutex_unlock(&m->mu);
+		if (!s)
+			break;
+		size_t meta = img_fmt_chunk_meta_len(s->c.nruns);
+		uint8_t *payload = s->rec + IMG_PREFIX_LEN + meta;
+		long n = img_codec_pack(cc, s->in, s->c.raw, payload,
+					img_codec_bound(m->l->chunk), &s->c.codec);
+		int rc = n < 0 ? (int)n : img_sha256(cc, s->in, s->c.raw, s->c.digest);
+		if (rc) {
+			struct img_error e;
+			img_err_set(&e, rc, "cannot compress chunk %llu: %s",
+				    (unsigned long long)s->seq, img_strerror(rc));
+			fail(m, rc, &e);
+			break;
+		}
+		s->c.stored = (uint32_t)n;
+		img_fmt_put_chunk(s->rec + IMG_PREFIX_LEN, &s->c);
+		img_fmt_put_prefix(s->rec, IMG_TAG_CHNK, meta + (size_t)n,
+				   s->rec + IMG_PREFIX_LEN, (uint32_t)meta);
+		s->reclen = IMG_PREFIX_LEN + meta + (size_t)n;
+		pthread_mutex_lock(&m->mu);
+		s->state = S_DONE;
+		pthread_cond_broadcast(&m->cv);
+		pthread_mutex_unlock(&m->mu);
+	}
+	img_codec_free(cc);
+	return NULL;
+}
+
+/* The writer side, on the calling thread. */
+static int write_all(struct make *m, const struct img_sink *sink,
+		     const struct img_callbacks *cb, struct img_stats *st,
+		     struct img_pipe_progress *pg, struct img_error *err)
+{
+	struct img_wbuf idx = { .max = (size_t)1 << 34 };
+	struct img_sha *sha = NULL;
+	uint64_t seq = 0, pos = st->image_bytes;
+	int rc = img_sha_new(&sha);
+	double last = 0;
+	if (rc)
+		return img_err_set(err, rc, "out of memory");
+	img_put64(&idx, 0); /* count, patched at the end */
+	for (;;) {
+		struct slot *s = &m->slots[seq % m->nslots];
+		pthread_mutex_lock(&m->mu);
+		while (!m->stop && !(s->state == S_DONE && s->seq == seq) &&
+		       !(m->reader_done && seq == m->filled))
+			pthread_cond_wait(&m->cv, &m->mu);
+		int stop = m->stop, end = s->state != S_DONE || s->seq != seq;
+		pthread_mutex_unlock(&m->mu);
+		if (stop || end)
+			break;
+		rc = sink->write(sink->ctx, s->rec, s->reclen);
+		if (rc) {
+			img_err_set(err, rc, "cannot write the image at offset %llu: %s",
+				    (unsigned long long)pos, img_strerror(rc));
+			break;
+		}
+		img_put64(&idx, pos);
+		img_put32(&idx, s->c.area);
+		img_put32(&idx, (uint32_t)(s->c.offset / m->l->chunk));
+		img_sha_update(sha, s->c.digest, 32);
+		pos += s->reclen;
+		st->chunks++;
+		st->raw_bytes += s->c.raw;
+		st->stored_bytes += s->c.stored;
+		pg->pub.done += s->c.raw;
+		pg->pub.part = m->l->parts[s->c.area].number;
+		pthread_mutex_lock(&m->mu);
+		s->state = S_FREE;
+		pthread_cond_broadcast(&m->cv);
+		pthread_mutex_unlock(&m->mu);
+		seq++;
+		pg->pub.elapsed = img_now() - pg->elapsed_base;
+		if (cb && cb->progress && pg->pub.elapsed - last >= 0.2) {
+			last = pg->pub.elapsed;
+			pg->pub.rate = pg->pub.elapsed > 0 ? pg->pub.done / pg->pub.elapsed : 0;
+			cb->progress(cb->ctx, &pg->pub);
+		}
+		if (cb && cb->cancel && cb->cancel(cb->ctx)) {
+			rc = img_err_set(err, -IMG_E_CANCELLED, "cancelled after %llu chunks",
+					 (unsigned long long)seq);
+			break;
+		}
+	}
+	if (rc) {
+		fail(m, rc, err);
+		goto out;
+	}
+	pthread_mutex_lock(&m->mu);
+	int stopped = m->stop;
+	pthread_mutex_unlock(&m->mu);
+	if (stopped) {
+		rc = m->rc;
+		*err = m->err;
+		goto out;
+	}
+	if (idx.overflow) {
+		rc = img_err_set(err, -ENOMEM, "out of memory for the image index");
+		goto out;
+	}
+	img_le64(idx.p, seq);
+	uint8_t pre[IMG_PREFIX_LEN];
+	img_fmt_put_prefix(pre, IMG_TAG_INDX, idx.len, idx.p, (uint32_t)idx.len);
+	struct img_trailer t = { .index_offset = pos, .chunks = seq,
+				 .raw_total = st->raw_bytes,
+				 .stored_total = st->stored_bytes };
+	img_sha_final(sha, t.digest);
+	uint8_t tr[IMG_TRAILER_LEN];
+	img_fmt_put_trailer(tr + IMG_PREFIX_LEN, &t);
+	img_fmt_put_prefix(tr, IMG_TAG_TRLR, IMG_TRAILER_BODY_LEN, tr + IMG_PREFIX_LEN,
+			   IMG_TRAILER_BODY_LEN);
+	if ((rc = sink->write(sink->ctx, pre, sizeof(pre))) ||
+	    (rc = sink->write(sink->ctx, idx.p, idx.len)) ||
+	    (rc = sink->write(sink->ctx, tr, sizeof(tr)))) {
+		img_err_set(err, rc, "cannot write the image index: %s", img_strerror(rc));
+		goto out;
+	}
+	pos += sizeof(pre) + idx.len + sizeof(tr);
+	st->image_bytes = pos;
+	if (cb && cb->progress) {
+		pg->pub.rate = pg->pub.elapsed > 0 ? pg->pub.done / pg->pub.elapsed : 0;
+		cb->progress(cb->ctx, &pg->pub);
+	}
+out:
+	free(idx.p);
+	img_sha_free(sha);
+	return rc;
+}
+
+static int fill_header_info(struct img_layout *l, const struct img_make_opts *o)
+{
+	l->created = (uint64_t)time(NULL);
+	if (gethostname(l->host, sizeof(l->host)) < 0)
+		l->host[0] = 0;
+	l->host[sizeof(l->host) - 1] = 0;
+	snprintf(l->tool, sizeof(l->tool), "img %s", IMG_VERSION_STRING);
+	l->chunk = IMG_CHUNK_DEFAULT;
+	l->codec = o->codec;
+	l->level = o->level;
+	return 0;
+}
+
+int img_make(const struct img_make_opts *o, const struct img_sink *sink,
+	     const struct img_callbacks *cb, struct img_stats *st,
+	     struct img_error *err)
+{
+	struct img_layout *l = NULL;
+	struct make m;
+	struct img_stats dummy;
+	struct img_pipe_progress pg = {0};
+	char **def = NULL;
+	size_t ndef = 0;
+	const char *const *disks = o->disks;
+	size_t ndisks = o->ndisks;
+	pthread_t rd, wk[64];
+	unsigned nwk = 0;
+	int rc, rd_started = 0;
+
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	memset(&m, 0, sizeof(m));
+	if (o->level < 0 || o->level > 9 ||
+	    (o->codec != IMG_CODEC_ZSTD && o->codec != IMG_CODEC_DEFLATE))
+		return img_err_set(err, -IMG_E_USAGE,
+				   "compression level %d or codec %d is not valid (levels 0-9)",
+				   o->level, o->codec);
+	pg.elapsed_base = img_now();
+	if (!disks) {
+		rc = img_disks_default(&def, &ndef, err);
+		if (rc)
+			return rc;
+		disks = (const char *const *)def;
+		ndisks = ndef;
+	}
+	rc = img_scan_ex(disks, ndisks, o->exclude, o->nexclude, &l, cb, err);
+	if (rc)
+		goto out_nol;
+	fill_header_info(l, o);
+
+	struct img_wbuf hb = { .max = IMG_HEAD_MAX };
+	rc = img_fmt_put_header(&hb, l, err);
+	if (!rc && (rc = sink->write(sink->ctx, hb.p, hb.len)))
+		img_err_set(err, rc, "cannot write the image header: %s",
+			    img_strerror(rc));
+	st->image_bytes = hb.len;
+	free(hb.p);
+	if (rc)
+		goto out;
+
+	for (size_t i = 0; i < l->nparts; i++)
+		pg.pub.total += l->parts[i].used;
+	pg.pub.phase = "capture";
+
+	m.l = l;
+	m.level = o->level;
+	m.codec = o->codec;
+	m.nworkers = img_threads(o->threads);
+	if (m.nworkers > IMG_ARRAY_SIZE(wk))
+		m.nworkers = IMG_ARRAY_SIZE(wk);
+	m.nslots = 2 * m.nworkers + 2;
+	pthread_mutex_init(&m.mu, NULL);
+	pthread_cond_init(&m.cv, NULL);
+	m.devs = calloc(l->ndisks, sizeof(*m.devs));
+	m.slots = calloc(m.nslots, sizeof(*m.slots));
+	if (!m.devs || !m.slots) {
+		rc = img_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < l->ndisks; i++)
+		m.devs[i].fd = -1;
+	for (size_t i = 0; i < l->ndisks; i++) {
+		rc = img_dev_open(&m.devs[i], disks[i], 0, err);
+		if (rc)
+			goto out;
+		(void)posix_fadvise(m.devs[i].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	}
+	uint32_t maxruns = img_fmt_max_runs(l->chunk);
+	for (unsigned i = 0; i < m.nslots; i++) {
+		struct slot *s = &m.slots[i];
+		s->in = malloc(l->chunk);
+		s->runs = malloc(maxruns * sizeof(*s->runs));
+		s->rec = malloc(IMG_PREFIX_LEN + img_fmt_chunk_meta_len(maxruns) +
+				img_codec_bound(l->chunk));
+		if (!s->in || !s->runs || !s->rec) {
+			rc = img_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (pthread_create(&rd, NULL, reader, &m)) {
+		rc = img_err_set(err, -EAGAIN, "cannot start the reader thread");
+		goto out;
+	}
+	rd_started = 1;
+	for (; nwk < m.nworkers; nwk++)
+		if (pthread_create(&wk[nwk], NULL, worker, &m)) {
+			fail(&m, -EAGAIN, NULL);
+			break;
+		}
+	rc = write_all(&m, sink, cb, st, &pg, err);
+	if (!rc && nwk < m.nworkers)
+		rc = img_err_set(err, -EAGAIN, "cannot start worker threads");
+out:
+	if (rd_started) {
+		if (rc)
+			fail(&m, rc, NULL);
+		pthread_join(rd, NULL);
+		for (unsigned i = 0; i < nwk; i++)
+			pthread_join(wk[i], NULL);
+	}
+	if (m.slots)
+		for (unsigned i = 0; i < m.nslots; i++) {
+			free(m.slots[i].in);
+			free(m.slots[i].runs);
+			free(m.slots[i].rec);
+		}
+	free(m.slots);
+	if (m.devs)
+		for (size_t i = 0; i < l->ndisks; i++)
+			img_dev_close(&m.devs[i]);
+	free(m.devs);
+	pthread_mutex_destroy(&m.mu);
+	pthread_cond_destroy(&m.cv);
+	img_layout_free(l);
+out_nol:
+	img_strv_free(def, ndef);
+	st->seconds = img_now() - pg.elapsed_base;
+	return rc;
+}
+
+/* ---- into a local file ---------------------------------------------- */
+
+struct fsink {
+	int fd;
+};
+
+static int fsink_write(void *ctx, const void *buf, size_t len)
+{
+	struct fsink *f = ctx;
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t r = write(f->fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+int img_make_file(const struct img_make_opts *o, const char *path,
+		  const struct img_callbacks *cb, struct img_stats *st,
+		  struct img_error *err)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s.partial", path) >= (int)sizeof(tmp))
+		return img_err_set(err, -ENAMETOOLONG, "image path is too long");
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return img_err_set(err, -errno, "cannot create image %s: %s", tmp,
+				   strerror(errno));
+	struct fsink f = { fd };
+	struct img_sink sink = { fsink_write, &f };
+	int rc = img_make(o, &sink, cb, st, err);
+	if (!rc && fsync(fd) < 0)
+		rc = img_err_set(err, -errno, "cannot flush image %s: %s", tmp,
+				 strerror(errno));
+	if (close(fd) < 0 && !rc)
+		rc = img_err_set(err, -errno, "cannot close image %s: %s", tmp,
+				 strerror(errno));
+	if (!rc && rename(tmp, path) < 0)
+		rc = img_err_set(err, -errno, "cannot rename %s to %s: %s", tmp, path,
+				 strerror(errno));
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	img_fsync_dir(path);
+	return 0;
+}

@@ -1,0 +1,759 @@
+/* restore.c - image stream -> disks (or nowhere, to verify).
+ *
+ * The calling thread reads records in stream order, checks each record's
+ * framing and metadata, and hands chunks to worker threads that
+ * decompress, check the SHA-256 and write the runs at their own offsets
+ * (order does not matter).  Nothing touches a disk until the header and
+ * tables have been checked against every target.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "codec.h"
+#include "disk.h"
+#include "format.h"
+#include "internal.h"
+#include "pipe.h"
+#include "table.h"
+
+enum { S_FREE, S_FILLED, S_WORKING };
+
+struct slot {
+	int state;
+	uint64_t at;          /* stream offset of the record */
+	uint64_t seq;
+	struct img_chunk c;
+	struct img_run *runs;
+	uint8_t *rec;         /* record body: meta + stored payload */
+	uint8_t *raw;         /* decompressed payload */
+};
+
+struct target {
+	int dev;              /* index into devs, -1: do not write */
+	uint64_t base;        /* where the area starts on that device */
+};
+
+struct rst {
+	const struct img_layout *l;
+	struct img_dev *devs;
+	size_t ndevs;
+	struct target *tg;    /* one per area */
+	int verify_only;
+	unsigned nslots, nworkers;
+	struct slot *slots;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t filled, taken;
+	int reader_done, stop, rc;
+	int wrote;            /* something was written to a target */
+	struct img_error err;
+};
+
+static void fail(struct rst *r, int rc, const struct img_error *e)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!r->rc) {
+		r->rc = rc;
+		if (e)
+			r->err = *e;
+	}
+	r->stop = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- reading the stream --------------------------------------------- */
+
+struct in {
+	const struct img_source *src;
+	uint64_t pos;
+};
+
+/* Read exactly n bytes; a short stream is a truncated image. */
+static int in_read(struct in *in, void *buf, size_t n, const char *what,
+		   struct img_error *err)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = in->src->read(in->src->ctx, p + got, n - got);
+		if (r < 0)
+			return img_err_set(err, (int)r,
+					   "cannot read the image at offset %llu: %s",
+					   (unsigned long long)(in->pos + got),
+					   img_strerror((int)r));
+		if (r == 0)
+			return img_err_set(err, -IMG_E_TRUNCATED,
+					   "image ends at offset %llu inside %s: the image is truncated (incomplete copy or upload?)",
+					   (unsigned long long)(in->pos + got), what);
+		got += (size_t)r;
+	}
+	in->pos += n;
+	return 0;
+}
+
+static int read_header(struct in *in, struct img_layout **out,
+		       struct img_error *err)
+{
+	uint8_t fh[IMG_FILEHDR_LEN], pre[IMG_PREFIX_LEN];
+	struct img_prefix p;
+	int rc = in_read(in, fh, sizeof(fh), "the file header", err);
+	if (rc)
+		return rc == -IMG_E_TRUNCATED && in->pos == 0
+			       ? img_err_set(err, -IMG_E_FORMAT,
+					     "not an img image (too short for a header)")
+			       : rc;
+	if ((rc = img_fmt_check_filehdr(fh, err)))
+		return rc;
+	uint64_t at = in->pos;
+	if ((rc = in_read(in, pre, sizeof(pre), "the header record", err)) ||
+	    (rc = img_fmt_get_prefix(pre, &p, at, err)))
+		return rc;
+	if (strcmp(p.tag, IMG_TAG_HEAD) || p.body_len > IMG_HEAD_MAX ||
+	    p.covered != p.body_len)
+		return img_err_set(err, -IMG_E_CORRUPT,
+				   "image offset %llu: expected the header record, found %s of %llu bytes",
+				   (unsigned long long)at, p.tag,
+				   (unsigned long long)p.body_len);
+	uint8_t *body = malloc(p.body_len ? p.body_len : 1);
+	if (!body)
+		return img_err_set(err, -ENOMEM, "out of memory");
+	rc = in_read(in, body, p.body_len, "the header record", err);
+	if (!rc && (uint32_t)crc32(0, body, (uInt)p.body_len) != p.crc)
+		rc = img_err_set(err, -IMG_E_CORRUPT,
+				 "image header record at offset %llu fails its checksum: the image is corrupt",
+				 (unsigned long long)at);
+	if (!rc)
+		rc = img_fmt_get_header(body, p.body_len, out, err);
+	free(body);
+	return rc;
+}
+
+/* ---- planning: where each area goes ---------------------------------- */
+
+static int plan_whole(struct rst *r, const struct img_restore_opts *o,
+		      const char *const *disks, size_t ndisks,
+		      const struct img_callbacks *cb, struct img_error *err)
+{
+	const struct img_layout *l = r->l;
+	if (ndisks < l->ndisks)
+		return img_err_set(err, -IMG_E_MISMATCH,
+				   "the image holds %zu disks but only %zu target disks were given; name them in order with -disk=",
+				   l->ndisks, ndisks);
+	for (size_t i = 0; i < l->ndisks; i++) {
+		int rc = img_dev_open(&r->devs[i], disks[i], 1, err);
+		if (rc)
+			return rc;
+		r->ndevs++;
+		rc = img_table_check(&l->disks[i], l, i, &r->devs[i], err);
+		if (rc)
+			return rc;
+	}
+	for (size_t a = 0; a < l->nparts; a++) {
+		r->tg[a].dev = l->parts[a].disk;
+		r->tg[a].base = l->parts[a].start;
+	}
+	(void)o;
+	(void)cb;
+	return 0;
+}
+
+static int plan_maps(struct rst *r, const struct img_restore_opts *o,
+		     const char *const *disks, size_t ndisks,
+		     struct img_error *err)
+{
+	const struct img_layout *l = r->l;
+	struct img_layout tl = {0};
+	int rc = 0, number = 0;
+	tl.disks = calloc(ndisks, sizeof(*tl.disks));
+	if (!tl.disks)
+		return img_err_set(err, -ENOMEM, "out of memory");
+	for (size_t a = 0; a < l->nparts; a++)
+		r->tg[a].dev = -1;
+	for (size_t i = 0; i < ndisks; i++) {
+		rc = img_dev_open(&r->devs[i], disks[i], 1, err);
+		if (rc)
+			goto out;
+		r->ndevs++;
+		tl.ndisks++;
+		rc = img_table_scan(&r->devs[i], &tl, i, &number, err);
+		if (rc)
+			goto out;
+	}
+	for (size_t k = 0; k < o->nmaps; k++) {
+		int from = o->maps[k].from, to = o->maps[k].to;
+		const struct img_part *src = NULL, *dst = NULL;
+		size_t sa = 0;
+		for (size_t a = 0; a < l->nparts; a++)
+			if (l->parts[a].kind == IMG_PK_DATA && l->parts[a].number == from) {
+				src = &l->parts[a];
+				sa = a;
+			}
+		for (size_t t = 0; t < tl.nparts; t++)
+			if (tl.parts[t].kind == IMG_PK_DATA && tl.parts[t].number == to)
+				dst = &tl.parts[t];
+		if (!src) {
+			rc = img_err_set(err, -IMG_E_NOTFOUND,
+					 "-ap=a%d:p%d: the image has no partition %d (see img -imginfo)",
+					 from, to, from);
+			goto out;
+		}
+		if (!dst) {
+			rc = img_err_set(err, -IMG_E_NOTFOUND,
+					 "-ap=a%d:p%d: the target disks have no partition %d (see img -dump)",
+					 from, to, to);
+			goto out;
+		}
+		if (src->capture == IMG_CAP_EXCLUDED) {
+			rc = img_err_set(err, -IMG_E_MISMATCH,
+					 "-ap=a%d:p%d: image partition %d was excluded when the image was made",
+					 from, to, from);
+			goto out;
+		}
+		if (l->disks[src->disk].sector != r->devs[dst->disk].sector) {
+			rc = img_err_set(err, -IMG_E_SECTOR,
+					 "-ap=a%d:p%d: image partition has %u-byte sectors, target disk %s has %u-byte sectors",
+					 from, to, l->disks[src->disk].sector,
+					 r->devs[dst->disk].path, r->devs[dst->disk].sector);
+			goto out;
+		}
+		if (dst->length < src->length) {
+			rc = img_err_set(err, -IMG_E_TOOSMALL,
+					 "-ap=a%d:p%d: image partition %d is %llu bytes but target partition %d has only %llu",
+					 from, to, from, (unsigned long long)src->length, to,
+					 (unsigned long long)dst->length);
+			goto out;
+		}
+		for (size_t j = 0; j < k; j++)
+			if (o->maps[j].to == to || o->maps[j].from == from) {
+				rc = img_err_set(err, -IMG_E_USAGE,
+						 "-ap=a%d:p%d: partition used twice", from, to);
+				goto out;
+			}
+		r->tg[sa].dev = dst->disk;
+		r->tg[sa].base = dst->start;
+	}
+out:
+	img_table_drop(&tl, 0);
+	free(tl.parts);
+	for (size_t i = 0; i < tl.ndisks; i++) {
+		for (size_t k = 0; k < tl.disks[i].nraw; k++)
+			free(tl.disks[i].raw[k].data);
+		free(tl.disks[i].raw);
+	}
+	free(tl.disks);
+	return rc;
+}
+
+/* ---- workers ---------------------------------------------------------- */
+
+static int write_zeros(const struct img_dev *d, uint64_t off, uint64_t len,
+		       struct img_error *err)
+{
+	static const uint8_t zero[65536];
+	if (!d->is_blk && fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				    (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (d->is_blk) {
+		uint64_t range[2] = { off, len };
+		if (ioctl(d->fd, BLKZEROOUT, range) == 0)
+			return 0;
+	}
+	while (len) {
+		size_t k = len > sizeof(zero) ? sizeof(zero) : (size_t)len;
+		int rc = img_dev_write(d, zero, k, off, err);
+		if (rc)
+			return rc;
+		off += k;
+		len -= k;
+	}
+	return 0;
+}
+
+static int do_chunk(struct rst *r, struct img_codec_ctx *cc, struct slot *s,
+		    struct img_error *err)
+{
+	const struct img_part *p = &r->l->parts[s->c.area];
+	const struct target *t = &r->tg[s->c.area];
+	size_t meta = img_fmt_chunk_meta_len(s->c.nruns);
+	const uint8_t *payload = s->rec + meta;
+	uint8_t dg[32];
+	const uint8_t *data = s->raw;
+	int rc;
+
+	if (t->dev < 0 && !r->verify_only)
+		return 0; /* not restored (-ap); its framing was checked */
+	if (s->c.codec == IMG_CODEC_STORED) {
+		data = payload;
+	} else if (s->c.codec != IMG_CODEC_ZERO) {
+		rc = img_codec_unpack(cc, s->c.codec, payload, s->c.stored, s->raw,
+				      s->c.raw);
+		if (rc)
+			return img_err_set(err, -IMG_E_CORRUPT,
+					   "chunk %llu at image offset %llu (partition %d, offset %llu) does not decompress: the image is corrupt",
+					   (unsigned long long)s->seq, (unsigned long long)s->at,
+					   p->number, (unsigned long long)s->c.offset);
+	} else {
+		memset(s->raw, 0, s->c.raw);
+	}
+	if ((rc = img_sha256(cc, data, s->c.raw, dg)))
+		return img_err_set(err, rc, "cannot compute a digest");
+	if (memcmp(dg, s->c.digest, 32) != 0)
+		return img_err_set(err, -IMG_E_DIGEST,
+				   "chunk %llu at image offset %llu (partition %d, offset %llu): data does not match its SHA-256 digest: the image is corrupt",
+				   (unsigned long long)s->seq, (unsigned long long)s->at,
+				   p->number, (unsigned long long)s->c.offset);
+	if (r->verify_only)
+		return 0;
+	const struct img_dev *d = &r->devs[t->dev];
+	uint64_t base = t->base + s->c.offset;
+	size_t at = 0;
+	for (uint32_t i = 0; i < s->c.nruns; i++) {
+		const struct img_run *run = &s->runs[i];
+		rc = s->c.codec == IMG_CODEC_ZERO
+			     ? write_zeros(d, base + run->off, run->len, err)
+			     : img_dev_write(d, data + at, run->len, base + run->off, err);
+		if (rc)
+			return rc;
+		at += run->len;
+	}
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct rst *r = arg;
+	struct img_codec_ctx *cc = NULL;
+	if (img_codec_new(&cc, IMG_CODEC_ZSTD, 0)) {
+		fail(r, -ENOMEM, NULL);
+		return NULL;
+	}
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		struct slot *s = NULL;
+		for (;;) {
+			if (r->stop)
+				break;
+			if (r->taken < r->filled) {
+				s = &r->slots[r->taken % r->nslots];
+				r->taken++;
+				s->state = S_WORKING;
+				break;
+			}
+			if (r->reader_done)
+				break;
+			pthread_cond_wait(&r->cv, &r->mu);
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (!s)
+			break;
+		struct img_error e = {0};
+		int rc = do_chunk(r, cc, s, &e);
+		if (rc) {
+			fail(r, rc, &e);
+			break;
+		}
+		pthread_mutex_lock(&r->mu);
+		s->state = S_FREE;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+	img_codec_free(cc);
+	return NULL;
+}
+
+/* ---- the record loop (calling thread) -------------------------------- */
+
+static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
+		   struct img_stats *st, struct img_pipe_progress *pg,
+		   struct img_error *err)
+{
+	const struct img_layout *l = r->l;
+	uint32_t maxruns = img_fmt_max_runs(l->chunk);
+	size_t maxbody = img_fmt_chunk_meta_len(maxruns) + l->chunk;
+	uint64_t seq = 0, raw_total = 0, stored_total = 0, index_at = 0;
+	uLong ixcrc = crc32(0, Z_NULL, 0); /* over (offset, area, window) as seen */
+	struct img_sha *sha = NULL;
+	int rc = img_sha_new(&sha), have_index = 0;
+	double last = 0;
+	if (rc)
+		return img_err_set(err, rc, "out of memory");
+
+	for (;;) {
+		uint8_t pre[IMG_PREFIX_LEN];
+		struct img_prefix p;
+		uint64_t at = in->pos;
+		if ((rc = in_read(in, pre, sizeof(pre), "a record prefix", err)) ||
+		    (rc = img_fmt_get_prefix(pre, &p, at, err)))
+			goto out;
+		if (!strcmp(p.tag, IMG_TAG_CHNK)) {
+			if (have_index || p.body_len > maxbody || p.body_len < IMG_CHUNK_META_LEN) {
+				rc = img_err_set(err, -IMG_E_CORRUPT,
+						 "chunk record at image offset %llu has length %llu (limit %zu) or follows the index",
+						 (unsigned long long)at,
+						 (unsigned long long)p.body_len, maxbody);
+				goto out;
+			}
+			struct slot *s = &r->slots[seq % r->nslots];
+			pthread_mutex_lock(&r->mu);
+			while (!r->stop && s->state != S_FREE)
+				pthread_cond_wait(&r->cv, &r->mu);
+			int stop = r->stop;
+			pthread_mutex_unlock(&r->mu);
+			if (stop)
+				goto stopped;
+			if ((rc = in_read(in, s->rec, p.body_len, "a chunk record", err)))
+				goto out;
+			if (p.covered < IMG_CHUNK_META_LEN ||
+			    (uint32_t)crc32(0, s->rec, p.covered) != p.crc) {
+				rc = img_err_set(err, -IMG_E_CORRUPT,
+						 "chunk %llu at image offset %llu fails its checksum: the image is corrupt",
+						 (unsigned long long)seq, (unsigned long long)at);
+				goto out;
+			}
+			if ((rc = img_fmt_get_chunk(s->rec, p.body_len, &s->c, s->runs,
+						    maxruns, l, at, err)))
+				goto out;
+			if (p.covered != img_fmt_chunk_meta_len(s->c.nruns)) {
+				rc = img_err_set(err, -IMG_E_CORRUPT,
+						 "chunk %llu at image offset %llu: checksum does not cover its metadata",
+						 (unsigned long long)seq, (unsigned long long)at);
+				goto out;
+			}
+			s->at = at;
+			s->seq = seq;
+			uint8_t ie[IMG_INDEX_ENTRY_LEN];
+			img_le64(ie, at);
+			img_le32(ie + 8, s->c.area);
+			img_le32(ie + 12, (uint32_t)(s->c.offset / l->chunk));
+			ixcrc = crc32(ixcrc, ie, sizeof(ie));
+			img_sha_update(sha, s->c.digest, 32);
+			raw_total += s->c.raw;
+			stored_total += s->c.stored;
+			if (r->tg[s->c.area].dev >= 0 || r->verify_only)
+				pg->pub.done += s->c.raw;
+			pg->pub.part = l->parts[s->c.area].number;
+			pthread_mutex_lock(&r->mu);
+			s->state = S_FILLED;
+			r->filled = ++seq;
+			pthread_cond_broadcast(&r->cv);
+			pthread_mutex_unlock(&r->mu);
+			pg->pub.elapsed = img_now() - pg->elapsed_base;
+			if (cb && cb->progress && pg->pub.elapsed - last >= 0.2) {
+				last = pg->pub.elapsed;
+				pg->pub.rate = pg->pub.done / (pg->pub.elapsed > 0 ? pg->pub.elapsed : 1);
+				cb->progress(cb->ctx, &pg->pub);
+			}
+			if (cb && cb->cancel && cb->cancel(cb->ctx)) {
+				rc = img_err_set(err, -IMG_E_CANCELLED,
+						 "cancelled at image offset %llu", (unsigned long long)at);
+				goto out;
+			}
+		} else if (!strcmp(p.tag, IMG_TAG_INDX)) {
+			/* Stream the index: its entries must be the chunks seen. */
+			uint64_t want = 8 + seq * IMG_INDEX_ENTRY_LEN;
+			if (have_index || p.body_len != want || p.covered != p.body_len) {
+				rc = img_err_set(err, -IMG_E_CORRUPT,
+						 "index at image offset %llu does not match the %llu chunks before it",
+						 (unsigned long long)at, (unsigned long long)seq);
+				goto out;
+			}
+			uint8_t buf[4096];
+			uLong c = crc32(0, Z_NULL, 0), e = crc32(0, Z_NULL, 0);
+			uint64_t left = p.body_len;
+			int firstpiece = 1;
+			while (left) {
+				size_t k = left > sizeof(buf) ? sizeof(buf) : (size_t)left;
+				if ((rc = in_read(in, buf, k, "the index", err)))
+					goto out;
+				c = crc32(c, buf, (uInt)k);
+				if (firstpiece) {
+					if (img_get64(buf) != seq) {
+						rc = img_err_set(err, -IMG_E_CORRUPT,
+								 "index at image offset %llu lists %llu chunks, the image has %llu",
+								 (unsigned long long)at,
+								 (unsigned long long)img_get64(buf),
+								 (unsigned long long)seq);
+						goto out;
+					}
+					e = crc32(e, buf + 8, (uInt)(k - 8));
+					firstpiece = 0;
+				} else {
+					e = crc32(e, buf, (uInt)k);
+				}
+				left -= k;
+			}
+			if ((uint32_t)c != p.crc || e != ixcrc) {
+				rc = img_err_set(err, -IMG_E_CORRUPT,
+						 "index at image offset %llu is damaged or does not match the chunks",
+						 (unsigned long long)at);
+				goto out;
+			}
+			have_index = 1;
+			index_at = at;
+		} else if (!strcmp(p.tag, IMG_TAG_TRLR)) {
+			uint8_t body[IMG_TRAILER_BODY_LEN];
+			struct img_trailer t;
+			uint8_t dg[32];
+			if (!have_index || p.body_len != IMG_TRAILER_BODY_LEN ||
+			    p.covered != p.body_len) {
+				rc = img_err_set(err, -IMG_E_CORRUPT,
+						 "trailer at image offset %llu is malformed or has no index before it",
+						 (unsigned long long)at);
+				goto out;
+			}
+			if ((rc = in_read(in, body, sizeof(body), "the trailer", err)))
+				goto out;
+			img_fmt_get_trailer(body, &t);
+			img_sha_final(sha, dg);
+			if ((uint32_t)crc32(0, body, sizeof(body)) != p.crc ||
+			    t.index_offset != index_at || t.chunks != seq ||
+			    t.raw_total != raw_total || t.stored_total != stored_total ||
+			    memcmp(t.digest, dg, 32)) {
+				rc = img_err_set(err, -IMG_E_CORRUPT,
+						 "trailer at image offset %llu does not match the image (damaged image)",
+						 (unsigned long long)at);
+				goto out;
+			}
+			uint8_t extra;
+			ssize_t n = in->src->read(in->src->ctx, &extra, 1);
+			if (n != 0) {
+				rc = n < 0 ? img_err_set(err, (int)n, "cannot read the image: %s",
+							 img_strerror((int)n))
+					   : img_err_set(err, -IMG_E_CORRUPT,
+							 "image has data after its trailer at offset %llu",
+							 (unsigned long long)in->pos);
+				goto out;
+			}
+			break;
+		} else {
+			rc = img_err_set(err, -IMG_E_CORRUPT,
+					 "unknown record %s at image offset %llu",
+					 p.tag, (unsigned long long)at);
+			goto out;
+		}
+	}
+	st->chunks = seq;
+	st->raw_bytes = raw_total;
+	st->stored_bytes = stored_total;
+	st->image_bytes = in->pos;
+	rc = 0;
+	goto out;
+stopped:
+	rc = r->rc;
+	*err = r->err;
+out:
+	img_sha_free(sha);
+	return rc;
+}
+
+int img_restore(const struct img_restore_opts *o, const struct img_source *src,
+		const struct img_callbacks *cb, struct img_stats *st,
+		struct img_error *err)
+{
+	struct rst r;
+	struct in in = { .src = src };
+	struct img_layout *l = NULL;
+	struct img_stats dummy;
+	struct img_pipe_progress pg = {0};
+	char **def = NULL;
+	size_t ndef = 0;
+	const char *const *disks = o->disks;
+	size_t ndisks = o->ndisks;
+	pthread_t wk[64];
+	unsigned nwk = 0;
+	int rc;
+
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	pg.elapsed_base = img_now();
+	pg.pub.phase = o->verify_only ? "verify" : "restore";
+
+	rc = read_header(&in, &l, err);
+	if (rc)
+		goto out;
+	r.l = l;
+	r.verify_only = o->verify_only;
+	r.tg = calloc(l->nparts ? l->nparts : 1, sizeof(*r.tg));
+	if (!r.tg) {
+		rc = img_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!o->verify_only) {
+		if (!disks) {
+			rc = img_disks_default(&def, &ndef, err);
+			if (rc)
+				goto out;
+			disks = (const char *const *)def;
+			ndisks = ndef;
+		}
+		if (ndisks == 0) {
+			rc = img_err_set(err, -IMG_E_NODISK,
+					 "no target disk: this machine has no fixed disk; name one with -disk=PATH");
+			goto out;
+		}
+		r.devs = calloc(ndisks, sizeof(*r.devs));
+		if (!r.devs) {
+			rc = img_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < ndisks; i++)
+			r.devs[i].fd = -1;
+		rc = o->nmaps ? plan_maps(&r, o, disks, ndisks, err)
+			      : plan_whole(&r, o, disks, ndisks, cb, err);
+		if (rc)
+			goto out;
+		/* Validated: from here on the targets change. */
+		for (size_t i = 0; !o->nmaps && i < l->ndisks; i++) {
+			r.wrote = 1;
+			rc = img_table_write(&l->disks[i], &r.devs[i], err);
+			if (rc)
+				goto out;
+		}
+	}
+	for (size_t a = 0; a < l->nparts; a++)
+		if (r.tg[a].dev >= 0 || o->verify_only)
+			pg.pub.total += l->parts[a].used;
+
+	r.nworkers = img_threads(o->threads);
+	r.nslots = 2 * r.nworkers + 2;
+	r.slots = calloc(r.nslots, sizeof(*r.slots));
+	if (!r.slots) {
+		rc = img_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	uint32_t maxruns = img_fmt_max_runs(l->chunk);
+	for (unsigned i = 0; i < r.nslots; i++) {
+		struct slot *s = &r.slots[i];
+		s->rec = malloc(img_fmt_chunk_meta_len(maxruns) + l->chunk);
+		s->raw = malloc(l->chunk);
+		s->runs = malloc(maxruns * sizeof(*s->runs));
+		if (!s->rec || !s->raw || !s->runs) {
+			rc = img_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (; nwk < r.nworkers; nwk++)
+		if (pthread_create(&wk[nwk], NULL, worker, &r))
+			break;
+	if (nwk == 0) {
+		rc = img_err_set(err, -EAGAIN, "cannot start worker threads");
+		goto out;
+	}
+	if (!o->verify_only)
+		r.wrote = 1;
+	rc = records(&r, &in, cb, st, &pg, err);
+	if (rc)
+		fail(&r, rc, err);
+	pthread_mutex_lock(&r.mu);
+	r.reader_done = 1;
+	pthread_cond_broadcast(&r.cv);
+	pthread_mutex_unlock(&r.mu);
+	for (unsigned i = 0; i < nwk; i++)
+		pthread_join(wk[i], NULL);
+	nwk = 0;
+	if (!rc && r.rc) {
+		rc = r.rc;
+		*err = r.err;
+	}
+	for (size_t i = 0; !rc && !o->verify_only && i < r.ndevs; i++)
+		rc = img_dev_flush(&r.devs[i], !o->nmaps, err);
+	if (!rc && cb && cb->progress) {
+		pg.pub.elapsed = img_now() - pg.elapsed_base;
+		pg.pub.rate = pg.pub.done / (pg.pub.elapsed > 0 ? pg.pub.elapsed : 1);
+		cb->progress(cb->ctx, &pg.pub);
+	}
+out:
+	if (nwk) {
+		fail(&r, rc ? rc : -IMG_E_CANCELLED, NULL);
+		for (unsigned i = 0; i < nwk; i++)
+			pthread_join(wk[i], NULL);
+	}
+	if (rc && r.wrote && err) {
+		size_t n = strlen(err->msg);
+		if (n + 80 < sizeof(err->msg))
+			snprintf(err->msg + n, sizeof(err->msg) - n,
+				 "; the target was partly written and is incomplete");
+	}
+	if (r.slots)
+		for (unsigned i = 0; i < r.nslots; i++) {
+			free(r.slots[i].rec);
+			free(r.slots[i].raw);
+			free(r.slots[i].runs);
+		}
+	free(r.slots);
+	for (size_t i = 0; i < r.ndevs; i++)
+		img_dev_close(&r.devs[i]);
+	free(r.devs);
+	free(r.tg);
+	img_layout_free(l);
+	img_strv_free(def, ndef);
+	pthread_mutex_destroy(&r.mu);
+	pthread_cond_destroy(&r.cv);
+	st->seconds = img_now() - pg.elapsed_base;
+	return rc;
+}
+
+/* ---- from a local file ---------------------------------------------- */
+
+static ssize_t fsrc_read(void *ctx, void *buf, size_t len)
+{
+	int fd = *(int *)ctx;
+	for (;;) {
+		ssize_t r = read(fd, buf, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r < 0 ? -errno : r;
+	}
+}
+
+static int open_image(const char *path, int *fd, struct img_error *err)
+{
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return img_err_set(err, -errno, "cannot open image %s: %s", path,
+				   strerror(errno));
+	(void)posix_fadvise(*fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return 0;
+}
+
+int img_restore_file(const struct img_restore_opts *o, const char *path,
+		     const struct img_callbacks *cb, struct img_stats *st,
+		     struct img_error *err)
+{
+	int fd;
+	int rc = open_image(path, &fd, err);
+	if (rc)
+		return rc;
+	struct img_source src = { fsrc_read, &fd };
+	rc = img_restore(o, &src, cb, st, err);
+	close(fd);
+	return rc;
+}
+
+int img_image_layout(const char *path, struct img_layout **out,
+		     struct img_error *err)
+{
+	int fd;
+	int rc = open_image(path, &fd, err);
+	if (rc)
+		return rc;
+	struct img_source src = { fsrc_read, &fd };
+	struct in in = { .src = &src };
+	rc = read_header(&in, out, err);
+	close(fd);
+	return rc;
+}
