@@ -266,7 +266,8 @@ int img_table_scan(const struct img_dev *dev, struct img_layout *l, size_t di,
 			goto out;
 		}
 		d->table = !strcmp(type->name, "gpt") ? IMG_TABLE_GPT : IMG_TABLE_MSDOS;
-	} else if (type) {
+	} else if (type && strcmp(type->name, "loop") != 0) {
+		/* "loop" is libparted's name for a filesystem on the bare disk. */
 		rc = img_err_set(err, -IMG_E_TABLE,
 				 "disk %s: %s partition tables are not supported (only msdos and gpt)",
 				 dev->path, type->name);
@@ -341,6 +342,11 @@ int img_table_scan(const struct img_dev *dev, struct img_layout *l, size_t di,
 			p->length = lowest - from;
 			snprintf(p->fs, sizeof(p->fs), "bootarea");
 			p->capture = IMG_CAP_RAW;
+			/* Areas go in disk order: the boot area before the partitions. */
+			struct img_part ba = *p;
+			memmove(&l->parts[first + 1], &l->parts[first],
+				(l->nparts - 1 - first) * sizeof(*p));
+			l->parts[first] = ba;
 		}
 	} else {
 		/* No table: the whole disk is one area (a superfloppy filesystem
