@@ -28,7 +28,7 @@ struct pf_result {
 	char uuid[48];
 	uint32_t unit;        /* filesystem block (cluster) size in bytes */
 	struct img_extent *ext; /* sorted, disjoint, merged, within length */
-	size_t next;
+	size_t next;          /* number of extents in ext */
 	uint64_t used;        /* sum of ext lengths */
 };
 
@@ -44,7 +44,14 @@ struct pf_ops {
  * readable partition: on an unknown, dirty or unreadable filesystem it
  * returns raw capture (r->fs "raw" or the detected name, whole range) and
  * puts the reason in note (empty when the handler succeeded).
- * *raw is set to 1 when the result is raw capture. */
+ * *raw is set to 1 when the result is raw capture.
+ * r is overwritten; r->used is the sum of the extents.  Returns 0, or a
+ * negative code only when the partition's first sector cannot be read
+ * (or on bad arguments / out of memory), with err set.
+ * ext handler note: libext2fs opens s->path itself (with offset=), the
+ * other handlers and libblkid read through s->fd.  The first call sets
+ * process-wide library state once: the com_err hook (silenced) and the
+ * libntfs-3g log handler (null), so that the engine never prints. */
 int pf_scan(const struct pf_source *s, struct pf_result *r, int *raw,
 	    char *note, size_t notecap, struct img_error *err);
 
@@ -54,7 +61,10 @@ struct pf_extents {
 	size_t n, cap;
 };
 /* Append [start, start+len), merging with the last extent when adjacent.
- * Extents must be added in ascending order.  Returns 0 or -ENOMEM. */
+ * Extents must be added in ascending order.  Returns 0 or -ENOMEM.
+ * A range overlapping the last extent is merged into it too; a start below
+ * the last extent's start returns -EINVAL.  Zero length is a no-op.  The
+ * array grows by doubling; on error e is unchanged and still owns v. */
 int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len);
 
 /* Handlers, one per file. */

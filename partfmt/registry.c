@@ -1,0 +1,265 @@
+/* registry.c - probe a partition with libblkid and run its handler, or fall back to raw. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <blkid.h>
+
+#include "internal.h"
+#include "pf.h"
+
+/* blkid TYPE -> handler.  Types not listed are captured raw. */
+static const struct {
+	const char *type;
+	const struct pf_ops *ops;
+} pf_handlers[] = {
+	{ "ext2", &pf_ext_ops },
+	{ "ext3", &pf_ext_ops },
+	{ "ext4", &pf_ext_ops },
+	{ "ntfs", &pf_ntfs_ops },
+	{ "vfat", &pf_fat_ops },
+	{ "msdos", &pf_fat_ops },
+	{ "swap", &pf_swap_ops },
+};
+
+int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len)
+{
+	struct img_extent *last;
+
+	if (len == 0)
+		return 0;
+	if (start + len < start)
+		return -EINVAL;
+	if (e->n) {
+		last = &e->v[e->n - 1];
+		if (start < last->start)
+			return -EINVAL;
+		/* Adjacent or overlapping the last one: extend it. */
+		if (start <= last->start + last->len) {
+			if (start + len > last->start + last->len)
+				last->len = start + len - last->start;
+			return 0;
+		}
+	}
+	if (e->n == e->cap) {
+		size_t ncap = e->cap ? e->cap * 2 : 64;
+		struct img_extent *nv;
+
+		if (ncap < e->cap || ncap > SIZE_MAX / sizeof(*nv))
+			return -ENOMEM;
+		nv = realloc(e->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		e->v = nv;
+		e->cap = ncap;
+	}
+	e->v[e->n].start = start;
+	e->v[e->n].len = len;
+	e->n++;
+	return 0;
+}
+
+/* Copy a blkid value into a fixed field, truncating. */
+static void pf_copy_value(blkid_probe pr, const char *name, char *dst,
+			  size_t cap)
+{
+	const char *v = NULL;
+	size_t len = 0;
+
+	dst[0] = '\0';
+	if (blkid_probe_lookup_value(pr, name, &v, &len) != 0 || !v)
+		return;
+	/* len counts the terminating NUL when there is one. */
+	while (len && v[len - 1] == '\0')
+		len--;
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(dst, v, len);
+	dst[len] = '\0';
+}
+
+/* Run libblkid on the partition.  Returns 0 with r->fs (and label, uuid)
+ * set, 1 when nothing was found (note says why), or -errno. */
+static int pf_probe(const struct pf_source *s, struct pf_result *r,
+		    char *note, size_t notecap)
+{
+	blkid_probe pr;
+	int ret;
+
+	pr = blkid_new_probe();
+	if (!pr)
+		return -ENOMEM;
+	if (blkid_probe_set_device(pr, s->fd, (blkid_loff_t)s->offset,
+				   (blkid_loff_t)s->length) != 0) {
+		snprintf(note, notecap, "filesystem probing failed");
+		ret = 1;
+		goto out;
+	}
+	blkid_probe_enable_partitions(pr, 0);
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_LABEL |
+					  BLKID_SUBLKS_UUID | BLKID_SUBLKS_TYPE);
+	ret = blkid_do_safeprobe(pr);
+	if (ret == 0) {
+		pf_copy_value(pr, "TYPE", r->fs, sizeof(r->fs));
+		pf_copy_value(pr, "LABEL", r->label, sizeof(r->label));
+		pf_copy_value(pr, "UUID", r->uuid, sizeof(r->uuid));
+		if (!r->fs[0]) {
+			snprintf(note, notecap, "no filesystem found");
+			ret = 1;
+		}
+	} else if (ret == 1) {
+		snprintf(note, notecap, "no filesystem found");
+	} else if (ret == -2) {
+		snprintf(note, notecap,
+			 "several filesystem signatures found, refusing to guess");
+		ret = 1;
+	} else {
+		snprintf(note, notecap, "filesystem probing failed");
+		ret = 1;
+	}
+out:
+	blkid_free_probe(pr);
+	return ret;
+}
+
+/* Check a handler's output against the contract in pf.h and sum it.
+ * Returns 0 or -1 when the list is not sorted, disjoint, merged and in
+ * range. */
+static int pf_check_extents(const struct pf_source *s, struct pf_result *r)
+{
+	uint64_t end = 0, used = 0;
+
+	if (r->next && !r->ext)
+		return -1;
+	for (size_t i = 0; i < r->next; i++) {
+		const struct img_extent *x = &r->ext[i];
+
+		if (x->len == 0 || x->start > s->length ||
+		    x->len > s->length - x->start)
+			return -1;
+		if (i && x->start <= end)
+			return -1;
+		end = x->start + x->len;
+		used += x->len;
+	}
+	r->used = used;
+	return 0;
+}
+
+/* Replace r's extents by the whole partition. */
+static int pf_make_raw(const struct pf_source *s, struct pf_result *r)
+{
+	free(r->ext);
+	r->ext = NULL;
+	r->next = 0;
+	r->used = 0;
+	r->unit = s->sector;
+	if (s->length == 0)
+		return 0;
+	r->ext = malloc(sizeof(*r->ext));
+	if (!r->ext)
+		return -ENOMEM;
+	r->ext[0].start = 0;
+	r->ext[0].len = s->length;
+	r->next = 1;
+	r->used = s->length;
+	return 0;
+}
+
+/* Whether the partition can be read at all: raw capture is pointless
+ * otherwise.  Returns 0 or -errno. */
+static int pf_check_readable(const struct pf_source *s)
+{
+	char buf[512];
+	size_t n = s->length < sizeof(buf) ? (size_t)s->length : sizeof(buf);
+	ssize_t got;
+
+	if (n == 0)
+		return 0;
+	do
+		got = pread(s->fd, buf, n, (off_t)s->offset);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return -errno;
+	if ((size_t)got != n)
+		return -EIO;
+	return 0;
+}
+
+int pf_scan(const struct pf_source *s, struct pf_result *r, int *raw,
+	    char *note, size_t notecap, struct img_error *err)
+{
+	const struct pf_ops *ops = NULL;
+	struct img_error herr = { 0 };
+	char dummy[1];
+	int ret;
+
+	if (!note || notecap == 0) {
+		note = dummy;
+		notecap = sizeof(dummy);
+	}
+	note[0] = '\0';
+	memset(r, 0, sizeof(*r));
+	*raw = 0;
+	if (!s || s->fd < 0 || s->sector == 0 ||
+	    s->offset + s->length < s->offset)
+		return img_err_set(err, -IMG_E_USAGE, "bad partition source");
+
+	ret = pf_check_readable(s);
+	if (ret < 0)
+		return img_err_set(err, ret, "%s: cannot read partition at %llu: %s",
+				   s->path ? s->path : "disk",
+				   (unsigned long long)s->offset, strerror(-ret));
+
+	/* blkid reads a length of 0 as "up to the end of the device". */
+	if (s->length == 0) {
+		snprintf(note, notecap, "empty partition");
+		goto raw;
+	}
+	ret = pf_probe(s, r, note, notecap);
+	if (ret < 0)
+		return img_err_set(err, ret, "filesystem probing: %s",
+				   strerror(-ret));
+	if (ret > 0)
+		goto raw;
+
+	for (size_t i = 0; i < IMG_ARRAY_SIZE(pf_handlers); i++) {
+		if (strcmp(r->fs, pf_handlers[i].type) == 0) {
+			ops = pf_handlers[i].ops;
+			break;
+		}
+	}
+	if (!ops) {
+		snprintf(note, notecap, "filesystem '%s' has no handler", r->fs);
+		goto raw;
+	}
+	ret = ops->used(s, r, &herr);
+	if (ret < 0) {
+		if (herr.msg[0])
+			snprintf(note, notecap, "%s", herr.msg);
+		else
+			snprintf(note, notecap, "%s: %s", r->fs,
+				 img_strerror(ret));
+		r->ext = NULL;
+		r->next = 0;
+		goto raw;
+	}
+	if (pf_check_extents(s, r) < 0) {
+		snprintf(note, notecap, "%s: handler returned a bad block list",
+			 r->fs);
+		goto raw;
+	}
+	return 0;
+
+raw:
+	if (!r->fs[0])
+		snprintf(r->fs, sizeof(r->fs), "raw");
+	*raw = 1;
+	ret = pf_make_raw(s, r);
+	if (ret < 0)
+		return img_err_set(err, ret, "out of memory");
+	return 0;
+}
