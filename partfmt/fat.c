@@ -99,9 +99,13 @@ static int pf_fat_parse(const struct pf_source *s, const uint8_t *bs,
 	f->clusters = (totsec - meta) / spc;
 	if (f->clusters == 0)
 		return img_err_set(err, -IMG_E_FS, "vfat: no data clusters");
-	if (f->clusters < 4085) {
+	/* Microsoft decides the FAT type by cluster count alone, but small
+	 * FAT32 volumes with fewer than 65525 clusters exist (mkfs.vfat -F 32
+	 * makes them, Linux and UEFI firmware read them): a zero 16-bit FAT
+	 * size can only be FAT32, as the Linux driver also decides. */
+	if (fatsz16 != 0 && f->clusters < 4085) {
 		f->bits = 12;
-	} else if (f->clusters < 65525) {
+	} else if (fatsz16 != 0 && f->clusters < 65525) {
 		f->bits = 16;
 	} else {
 		f->bits = 32;

@@ -319,7 +319,7 @@ static int pf_ntfs_walk(ntfs_volume *vol, struct pf_extents *e,
 	if (ret == 0)
 		ret = pf_ntfs_mark(&w, nr, 0);
 	if (ret == -ENOMEM)
-		ret = img_err_set(err, ret, "out of memory");
+		ret = img_err_set(err, ret, "ntfs: cannot build the block map: %s", img_strerror(ret));
 	free(buf);
 	return ret;
 }
@@ -350,7 +350,7 @@ static int pf_ntfs_backup_boot(const struct pf_source *s, struct pf_extents *e,
 	if (ret == 0 && s->length >= s->sector)
 		ret = pf_extents_add(e, s->length - s->sector, s->sector);
 	if (ret < 0)
-		return img_err_set(err, ret, "out of memory");
+		return img_err_set(err, ret, "ntfs: cannot build the block map: %s", img_strerror(ret));
 	return 0;
 }
 
@@ -404,7 +404,7 @@ static int pf_ntfs_used(const struct pf_source *s, struct pf_result *r,
 	/* $Boot (8 KiB at cluster 0) is in $Bitmap too; keep it regardless. */
 	ret = pf_extents_add(&e, 0, pf_ntfs_boot_len(vol));
 	if (ret < 0) {
-		ret = img_err_set(err, ret, "out of memory");
+		ret = img_err_set(err, ret, "ntfs: cannot build the block map: %s", img_strerror(ret));
 		goto out;
 	}
 	ret = pf_ntfs_walk(vol, &e, err);

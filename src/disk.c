@@ -166,7 +166,7 @@ void img_strv_free(char **v, size_t n)
 int img_disks_default(char ***paths, size_t *n, struct img_error *err)
 {
 	static const char *const skip[] = { "loop", "ram", "zram", "sr", "fd",
-					    "dm-", "md", "nbd", "mmcblk0boot" };
+					    "dm-", "md", "nbd" };
 	DIR *dir = opendir("/sys/block");
 	char **v = NULL;
 	size_t k = 0;
@@ -181,6 +181,9 @@ int img_disks_default(char ***paths, size_t *n, struct img_error *err)
 		int bad = e->d_name[0] == '.';
 		for (size_t i = 0; !bad && i < IMG_ARRAY_SIZE(skip); i++)
 			bad = strncmp(e->d_name, skip[i], strlen(skip[i])) == 0;
+		/* eMMC boot and RPMB areas are not disks to image. */
+		bad |= !strncmp(e->d_name, "mmcblk", 6) &&
+		       (strstr(e->d_name, "boot") || strstr(e->d_name, "rpmb"));
 		if (bad || sysfs_int(e->d_name, "size", &size) < 0 || size == 0)
 			continue;
 		if (sysfs_int(e->d_name, "removable", &rem) == 0 && rem)

@@ -370,6 +370,21 @@ void img_layout_free(struct img_layout *l)
 
 /* ---- CHNK ------------------------------------------------------------ */
 
+/* Is [start, start+len) inside one of p's extents (sorted, disjoint)? */
+static int inside_extents(const struct img_part *p, uint64_t start, uint64_t len)
+{
+	size_t lo = 0, hi = p->next;
+	while (lo < hi) { /* first extent ending after start */
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->ext[mid].start + p->ext[mid].len <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < p->next && p->ext[lo].start <= start &&
+	       start + len <= p->ext[lo].start + p->ext[lo].len;
+}
+
 size_t img_fmt_chunk_meta_len(uint32_t nruns)
 {
 	return IMG_CHUNK_META_LEN + (size_t)nruns * 8;
@@ -449,6 +464,13 @@ int img_fmt_get_chunk(const uint8_t *in, size_t len, struct img_chunk *c,
 	if (sum != c->raw)
 		BAD("chunk at image offset %llu: runs hold %llu bytes, chunk says %u",
 		    (unsigned long long)at, (unsigned long long)sum, c->raw);
+	if (p->capture != IMG_CAP_FS && p->capture != IMG_CAP_RAW)
+		BAD("chunk at image offset %llu belongs to partition %d, which holds no data",
+		    (unsigned long long)at, p->number);
+	for (uint32_t i = 0; i < c->nruns; i++)
+		if (!inside_extents(p, c->offset + runs[i].off, runs[i].len))
+			BAD("chunk at image offset %llu: run %u lies outside partition %d's used blocks",
+			    (unsigned long long)at, i, p->number);
 	if ((c->codec == IMG_CODEC_STORED && c->stored != c->raw) ||
 	    (c->codec == IMG_CODEC_ZERO && c->stored != 0) ||
 	    ((c->codec == IMG_CODEC_ZSTD || c->codec == IMG_CODEC_DEFLATE) &&

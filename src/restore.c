@@ -316,6 +316,7 @@ static int do_chunk(struct rst *r, struct img_codec_ctx *cc, struct slot *s,
 		return 0;
 	const struct img_dev *d = &r->devs[t->dev];
 	uint64_t base = t->base + s->c.offset;
+	__atomic_store_n(&r->wrote, 1, __ATOMIC_RELAXED);
 	size_t at = 0;
 	for (uint32_t i = 0; i < s->c.nruns; i++) {
 		const struct img_run *run = &s->runs[i];
@@ -543,7 +544,7 @@ static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
 		}
 	}
 	st->chunks = seq;
-	st->raw_bytes = raw_total;
+	st->raw_bytes = pg->pub.done; /* what was restored (all of it unless -ap) */
 	st->stored_bytes = stored_total;
 	st->image_bytes = in->pos;
 	rc = 0;
@@ -653,8 +654,6 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 		rc = img_err_set(err, -EAGAIN, "cannot start worker threads");
 		goto out;
 	}
-	if (!o->verify_only)
-		r.wrote = 1;
 	rc = records(&r, &in, cb, st, &pg, err);
 	if (rc)
 		fail(&r, rc, err);

@@ -153,7 +153,8 @@ static const struct mode modes[] = {
 	  "img -makel FILE [-comp=0..9] [-x=N ...] [-disk=PATH ...] [-codec=zstd|deflate]",
 	  "Make an image of the disks into the local FILE.  Only the blocks each\n"
 	  "filesystem uses are stored (ext2/3/4, NTFS, FAT12/16/32, swap header);\n"
-	  "other partitions are stored raw with all-zero chunks left out.  The image\n"
+	  "other partitions are stored raw, all-zero chunks as a mark without data.\n"
+	  "The image\n"
 	  "is written as FILE.partial and renamed only when complete.\n"
 	  "  -comp=N   0 none, 1 fastest (default), 6 balanced, 9 smallest\n"
 	  "  -x=N      leave partition N out (repeatable; numbers as img -dump shows)\n"
@@ -162,7 +163,8 @@ static const struct mode modes[] = {
 	  "img -restorel FILE [-ap=aN:pM ...] [-disk=PATH ...]",
 	  "Restore the local image FILE.  Without -ap the image's disks, partition\n"
 	  "tables, boot areas and partitions are restored whole, in order, onto the\n"
-	  "target disks (same size or larger; a GPT's backup moves to the new end).\n"
+	  "target disks (each large enough for its partitions; a GPT's backup moves\n"
+	  "to the end of a larger disk).\n"
 	  "  -ap=aN:pM image partition N goes into the existing target partition M;\n"
 	  "            the table is left alone (repeatable)\n"
 	  "The image is checked before anything is written; every chunk is verified\n"
@@ -295,6 +297,11 @@ int main(int argc, char **argv)
 			a.help_mode = argv[2];
 		return run_help(&a);
 	}
+	for (int j = 2; j < argc; j++)
+		if (!strcmp(argv[j], "-help") || !strcmp(argv[j], "--help")) {
+			a.help_mode = m->name;
+			return run_help(&a);
+		}
 	if (m->needs_file) {
 		if (argc < 3 || argv[2][0] == '-')
 			return usage_error(m, "%s needs an image FILE", m->name);
@@ -302,10 +309,6 @@ int main(int argc, char **argv)
 		i = 3;
 	}
 	for (; i < argc; i++) {
-		if (!strcmp(argv[i], "-help") || !strcmp(argv[i], "--help")) {
-			a.help_mode = m->name;
-			return run_help(&a);
-		}
 		int rc = parse_opt(&a, m, argv[i]);
 		if (rc)
 			return rc;

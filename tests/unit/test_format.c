@@ -47,9 +47,9 @@ static struct img_layout *sample(void)
 	p->unit = 4096;
 	p->next = 2;
 	p->ext = calloc(2, sizeof(*p->ext));
-	p->ext[0] = (struct img_extent){ 0, 8192 };
+	p->ext[0] = (struct img_extent){ 0, 128 << 10 };
 	p->ext[1] = (struct img_extent){ 1 << 20, 4096 };
-	p->used = 8192 + 4096;
+	p->used = (128 << 10) + 4096;
 	p = &l->parts[1];
 	p->kind = IMG_PK_BOOTAREA;
 	p->start = 512;
@@ -151,6 +151,14 @@ static void test_chunk(void)
 	CHECK(img_fmt_get_chunk(buf, ml + 100, &d, out, 8, l, 0, &e) == -IMG_E_CORRUPT &&
 	      strstr(e.msg, "area"), "bad area accepted");
 	img_le32(buf, 0);
+	img_le32(buf + 72 + 16, 512 << 10); /* run 2 outside the used blocks */
+	CHECK(img_fmt_get_chunk(buf, ml + 100, &d, out, 8, l, 0, &e) == -IMG_E_CORRUPT &&
+	      strstr(e.msg, "used blocks"), "run outside the extents accepted: %s", e.msg);
+	img_le32(buf + 72 + 16, 65536);
+	l->parts[0].capture = IMG_CAP_EXCLUDED;
+	CHECK(img_fmt_get_chunk(buf, ml + 100, &d, out, 8, l, 0, &e) == -IMG_E_CORRUPT,
+	      "chunk of an excluded partition accepted");
+	l->parts[0].capture = IMG_CAP_FS;
 	img_le32(buf + 72 + 8, 4000); /* run 1 overlaps run 0 */
 	CHECK(img_fmt_get_chunk(buf, ml + 100, &d, out, 8, l, 0, &e) == -IMG_E_CORRUPT,
 	      "overlapping runs accepted");
