@@ -467,22 +467,79 @@ out_nol:
 
 /* ---- into a local file ---------------------------------------------- */
 
+/* The image file is written with O_DIRECT through an aligned staging
+ * buffer: on the machines we measured, filling fresh page-cache pages
+ * costs more CPU than compressing the data, and a capture never reads its
+ * image back.  The unaligned tail is written after O_DIRECT is turned
+ * off.  Filesystems without O_DIRECT get ordinary writes. */
+#define STAGE_LEN (4u << 20)
+#define STAGE_ALIGN 4096
+
 struct fsink {
 	int fd;
+	int direct;
+	uint8_t *buf;         /* STAGE_LEN bytes, STAGE_ALIGN-aligned */
+	size_t len;
 };
 
-static int fsink_write(void *ctx, const void *buf, size_t len)
+static int write_fd(int fd, const uint8_t *p, size_t len)
 {
-	struct fsink *f = ctx;
-	const uint8_t *p = buf;
 	while (len) {
-		ssize_t r = write(f->fd, p, len);
+		ssize_t r = write(fd, p, len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return r < 0 ? -errno : -EIO;
 		p += r;
 		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static int fsink_drain(struct fsink *f, int final)
+{
+	size_t n = final ? f->len : f->len / STAGE_ALIGN * STAGE_ALIGN;
+	size_t aligned = n / STAGE_ALIGN * STAGE_ALIGN;
+	int rc = 0;
+	if (aligned) {
+		rc = write_fd(f->fd, f->buf, aligned);
+		if (rc == -EINVAL && f->direct) {
+			/* This filesystem refuses direct I/O after all. */
+			(void)fcntl(f->fd, F_SETFL, fcntl(f->fd, F_GETFL) & ~O_DIRECT);
+			f->direct = 0;
+			rc = write_fd(f->fd, f->buf, aligned);
+		}
+		if (rc)
+			return rc;
+	}
+	if (final && n > aligned) {
+		if (f->direct)
+			(void)fcntl(f->fd, F_SETFL, fcntl(f->fd, F_GETFL) & ~O_DIRECT);
+		f->direct = 0;
+		rc = write_fd(f->fd, f->buf + aligned, n - aligned);
+		if (rc)
+			return rc;
+	}
+	memmove(f->buf, f->buf + n, f->len - n);
+	f->len -= n;
+	return 0;
+}
+
+static int fsink_write(void *ctx, const void *buf, size_t len)
+{
+	struct fsink *f = ctx;
+	const uint8_t *p = buf;
+	while (len) {
+		size_t k = STAGE_LEN - f->len < len ? STAGE_LEN - f->len : len;
+		memcpy(f->buf + f->len, p, k);
+		f->len += k;
+		p += k;
+		len -= k;
+		if (f->len == STAGE_LEN) {
+			int rc = fsink_drain(f, 0);
+			if (rc)
+				return rc;
+		}
 	}
 	return 0;
 }
@@ -494,13 +551,25 @@ int img_make_file(const struct img_make_opts *o, const char *path,
 	char tmp[4096];
 	if (snprintf(tmp, sizeof(tmp), "%s.partial", path) >= (int)sizeof(tmp))
 		return img_err_set(err, -ENAMETOOLONG, "image path is too long");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return img_err_set(err, -errno, "cannot create image %s: %s", tmp,
-				   strerror(errno));
-	struct fsink f = { fd };
+	struct fsink f = { .fd = -1 };
+	if (posix_memalign((void **)&f.buf, STAGE_ALIGN, STAGE_LEN))
+		return img_err_set(err, -ENOMEM, "out of memory");
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
+	f.direct = fd >= 0;
+	if (fd < 0 && errno == EINVAL)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int e = errno;
+		free(f.buf);
+		return img_err_set(err, -e, "cannot create image %s: %s", tmp,
+				   strerror(e));
+	}
+	f.fd = fd;
 	struct img_sink sink = { fsink_write, &f };
 	int rc = img_make(o, &sink, cb, st, err);
+	if (!rc && (rc = fsink_drain(&f, 1)))
+		img_err_set(err, rc, "cannot write image %s: %s", tmp, img_strerror(rc));
+	free(f.buf);
 	if (!rc && fsync(fd) < 0)
 		rc = img_err_set(err, -errno, "cannot flush image %s: %s", tmp,
 				 strerror(errno));
