@@ -158,6 +158,8 @@ static int sysfs_int(const char *dev, const char *attr, long long *v)
 
 void img_strv_free(char **v, size_t n)
 {
+	if (!v)
+		return;
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
@@ -214,4 +216,20 @@ nomem:
 	closedir(dir);
 	img_strv_free(v, k);
 	return img_err_set(err, -ENOMEM, "out of memory");
+}
+
+int img_disks_pick(const char *const **disks, size_t *n, char ***owned,
+		   struct img_error *err)
+{
+	*owned = NULL;
+	if (!*disks) {
+		int rc = img_disks_default(owned, n, err);
+		if (rc)
+			return rc;
+		*disks = (const char *const *)*owned;
+	}
+	if (*n == 0)
+		return img_err_set(err, -IMG_E_NODISK,
+				   "no disk to work on: this machine has no fixed disk; name one with -disk=PATH");
+	return 0;
 }

@@ -30,4 +30,11 @@ int img_dev_write(const struct img_dev *d, const void *buf, size_t n,
 /* fsync and, for block devices, ask the kernel to re-read the table. */
 int img_dev_flush(const struct img_dev *d, int reread, struct img_error *err);
 
+/* The disks a job works on: *disks and *n keep the caller's list when one was
+ * given, else become the machine's fixed disks, which *owned holds (free
+ * it with img_strv_free(*owned, *n) after use; NULL when nothing was
+ * allocated).  Fails with -IMG_E_NODISK when there is no disk at all. */
+int img_disks_pick(const char *const **disks, size_t *n, char ***owned,
+		   struct img_error *err);
+
 #endif

@@ -24,10 +24,7 @@
 #include "pipe.h"
 #include "scan.h"
 
-enum { S_FREE, S_FILLED, S_WORKING, S_DONE };
-
 struct slot {
-	int state;
 	uint64_t seq;
 	struct img_chunk c;
 	struct img_run *runs;
@@ -43,28 +40,8 @@ struct make {
 	enum img_codec codec;
 	unsigned nslots, nworkers;
 	struct slot *slots;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	uint64_t filled;      /* chunks handed out by the reader */
-	uint64_t taken;       /* chunks taken by workers */
-	int reader_done;
-	int stop;             /* set on the first error or cancel */
-	int rc;
-	struct img_error err;
+	struct img_ring ring;
 };
-
-static void fail(struct make *m, int rc, const struct img_error *e)
-{
-	pthread_mutex_lock(&m->mu);
-	if (!m->rc) {
-		m->rc = rc;
-		if (e)
-			m->err = *e;
-	}
-	m->stop = 1;
-	pthread_cond_broadcast(&m->cv);
-	pthread_mutex_unlock(&m->mu);
-}
 
 /* Read the runs of one window into s->in, back to back.  Dense windows are
  * read in one request and compacted; sparse ones run by run. */
@@ -97,18 +74,6 @@ static int read_window(struct make *m, const struct img_part *p, struct slot *s,
 	return 0;
 }
 
-/* Wait for the slot of seq to be free; returns NULL when stopping. */
-static struct slot *slot_for_fill(struct make *m, uint64_t seq)
-{
-	struct slot *s = &m->slots[seq % m->nslots];
-	pthread_mutex_lock(&m->mu);
-	while (!m->stop && s->state != S_FREE)
-		pthread_cond_wait(&m->cv, &m->mu);
-	int stop = m->stop;
-	pthread_mutex_unlock(&m->mu);
-	return stop ? NULL : s;
-}
-
 static void *reader(void *arg)
 {
 	struct make *m = arg;
@@ -127,9 +92,9 @@ static void *reader(void *arg)
 				w = p->ext[e].start / l->chunk * l->chunk - l->chunk;
 				continue;
 			}
-			struct slot *s = slot_for_fill(m, seq);
-			if (!s)
+			if (img_ring_acquire(&m->ring, seq))
 				goto out;
+			struct slot *s = &m->slots[seq % m->nslots];
 			s->seq = seq;
 			s->c = (struct img_chunk){ .area = (uint32_t)a, .offset = w,
 						   .window = (uint32_t)(wend - w),
@@ -153,20 +118,14 @@ static void *reader(void *arg)
 			rc = read_window(m, p, s, &err);
 			if (rc)
 				break;
-			pthread_mutex_lock(&m->mu);
-			s->state = S_FILLED;
-			m->filled = ++seq;
-			pthread_cond_broadcast(&m->cv);
-			pthread_mutex_unlock(&m->mu);
+			img_ring_publish(&m->ring);
+			seq++;
 		}
 	}
 out:
 	if (rc)
-		fail(m, rc, &err);
-	pthread_mutex_lock(&m->mu);
-	m->reader_done = 1;
-	pthread_cond_broadcast(&m->cv);
-	pthread_mutex_unlock(&m->mu);
+		img_ring_fail(&m->ring, rc, &err);
+	img_ring_finish(&m->ring);
 	return NULL;
 }
 
@@ -174,29 +133,14 @@ static void *worker(void *arg)
 {
 	struct make *m = arg;
 	struct img_codec_ctx *cc = NULL;
+	uint64_t seq;
+	int idx;
 	if (img_codec_new(&cc, m->codec, m->level)) {
-		fail(m, -ENOMEM, NULL);
+		img_ring_fail(&m->ring, -ENOMEM, NULL);
 		return NULL;
 	}
-	for (;;) {
-		pthread_mutex_lock(&m->mu);
-		struct slot *s = NULL;
-		for (;;) {
-			if (m->stop)
-				break;
-			if (m->taken < m->filled) {
-				s = &m->slots[m->taken % m->nslots];
-				m->taken++;
-				s->state = S_WORKING;
-				break;
-			}
-			if (m->reader_done)
-				break;
-			pthread_cond_wait(&m->cv, &m->mu);
-		}
-		pthread_mutex_unlock(&m->mu);
-		if (!s)
-			break;
+	while ((idx = img_ring_take(&m->ring, &seq)) >= 0) {
+		struct slot *s = &m->slots[idx];
 		size_t meta = img_fmt_chunk_meta_len(s->c.nruns);
 		uint8_t *payload = s->rec + IMG_PREFIX_LEN + meta;
 		long n = img_codec_pack(cc, s->in, s->c.raw, payload,
@@ -206,7 +150,7 @@ static void *worker(void *arg)
 			struct img_error e;
 			img_err_set(&e, rc, "cannot compress chunk %llu: %s",
 				    (unsigned long long)s->seq, img_strerror(rc));
-			fail(m, rc, &e);
+			img_ring_fail(&m->ring, rc, &e);
 			break;
 		}
 		s->c.stored = (uint32_t)n;
@@ -214,10 +158,7 @@ static void *worker(void *arg)
 		img_fmt_put_prefix(s->rec, IMG_TAG_CHNK, meta + (size_t)n,
 				   s->rec + IMG_PREFIX_LEN, (uint32_t)meta);
 		s->reclen = IMG_PREFIX_LEN + meta + (size_t)n;
-		pthread_mutex_lock(&m->mu);
-		s->state = S_DONE;
-		pthread_cond_broadcast(&m->cv);
-		pthread_mutex_unlock(&m->mu);
+		img_ring_set(&m->ring, (unsigned)idx, IMG_SLOT_DONE);
 	}
 	img_codec_free(cc);
 	return NULL;
@@ -238,13 +179,7 @@ static int write_all(struct make *m, const struct img_sink *sink,
 	img_put64(&idx, 0); /* count, patched at the end */
 	for (;;) {
 		struct slot *s = &m->slots[seq % m->nslots];
-		pthread_mutex_lock(&m->mu);
-		while (!m->stop && !(s->state == S_DONE && s->seq == seq) &&
-		       !(m->reader_done && seq == m->filled))
-			pthread_cond_wait(&m->cv, &m->mu);
-		int stop = m->stop, end = s->state != S_DONE || s->seq != seq;
-		pthread_mutex_unlock(&m->mu);
-		if (stop || end)
+		if (img_ring_wait_done(&m->ring, seq) <= 0)
 			break;
 		rc = sink->write(sink->ctx, s->rec, s->reclen);
 		if (rc) {
@@ -262,10 +197,7 @@ static int write_all(struct make *m, const struct img_sink *sink,
 		st->stored_bytes += s->c.stored;
 		pg->pub.done += s->c.raw;
 		pg->pub.part = m->l->parts[s->c.area].number;
-		pthread_mutex_lock(&m->mu);
-		s->state = S_FREE;
-		pthread_cond_broadcast(&m->cv);
-		pthread_mutex_unlock(&m->mu);
+		img_ring_set(&m->ring, (unsigned)(seq % m->nslots), IMG_SLOT_FREE);
 		seq++;
 		pg->pub.elapsed = img_now() - pg->elapsed_base;
 		if (cb && cb->progress && pg->pub.elapsed - last >= 0.2) {
@@ -280,17 +212,11 @@ static int write_all(struct make *m, const struct img_sink *sink,
 		}
 	}
 	if (rc) {
-		fail(m, rc, err);
+		img_ring_fail(&m->ring, rc, err);
 		goto out;
 	}
-	pthread_mutex_lock(&m->mu);
-	int stopped = m->stop;
-	pthread_mutex_unlock(&m->mu);
-	if (stopped) {
-		rc = m->rc;
-		*err = m->err;
+	if ((rc = img_ring_error(&m->ring, err)))
 		goto out;
-	}
 	if (idx.overflow) {
 		rc = img_err_set(err, -ENOMEM, "out of memory for the image index");
 		goto out;
@@ -346,7 +272,6 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 	struct img_stats dummy;
 	struct img_pipe_progress pg = {0};
 	char **def = NULL;
-	size_t ndef = 0;
 	const char *const *disks = o->disks;
 	size_t ndisks = o->ndisks;
 	pthread_t rd, wk[64];
@@ -363,13 +288,9 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 				   "compression level %d or codec %d is not valid (levels 0-9)",
 				   o->level, o->codec);
 	pg.elapsed_base = img_now();
-	if (!disks) {
-		rc = img_disks_default(&def, &ndef, err);
-		if (rc)
-			return rc;
-		disks = (const char *const *)def;
-		ndisks = ndef;
-	}
+	rc = img_disks_pick(&disks, &ndisks, &def, err);
+	if (rc)
+		return rc;
 	rc = img_scan_ex(disks, ndisks, o->exclude, o->nexclude, &l, cb, err);
 	if (rc)
 		goto out_nol;
@@ -396,11 +317,9 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 	if (m.nworkers > IMG_ARRAY_SIZE(wk))
 		m.nworkers = IMG_ARRAY_SIZE(wk);
 	m.nslots = 2 * m.nworkers + 2;
-	pthread_mutex_init(&m.mu, NULL);
-	pthread_cond_init(&m.cv, NULL);
 	m.devs = calloc(l->ndisks, sizeof(*m.devs));
 	m.slots = calloc(m.nslots, sizeof(*m.slots));
-	if (!m.devs || !m.slots) {
+	if (!m.devs || !m.slots || img_ring_init(&m.ring, m.nslots)) {
 		rc = img_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -431,7 +350,7 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 	rd_started = 1;
 	for (; nwk < m.nworkers; nwk++)
 		if (pthread_create(&wk[nwk], NULL, worker, &m)) {
-			fail(&m, -EAGAIN, NULL);
+			img_ring_fail(&m.ring, -EAGAIN, NULL);
 			break;
 		}
 	rc = write_all(&m, sink, cb, st, &pg, err);
@@ -440,7 +359,7 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 out:
 	if (rd_started) {
 		if (rc)
-			fail(&m, rc, NULL);
+			img_ring_fail(&m.ring, rc, NULL);
 		pthread_join(rd, NULL);
 		for (unsigned i = 0; i < nwk; i++)
 			pthread_join(wk[i], NULL);
@@ -456,11 +375,10 @@ out:
 		for (size_t i = 0; i < l->ndisks; i++)
 			img_dev_close(&m.devs[i]);
 	free(m.devs);
-	pthread_mutex_destroy(&m.mu);
-	pthread_cond_destroy(&m.cv);
+	img_ring_destroy(&m.ring);
 	img_layout_free(l);
 out_nol:
-	img_strv_free(def, ndef);
+	img_strv_free(def, ndisks);
 	st->seconds = img_now() - pg.elapsed_base;
 	return rc;
 }

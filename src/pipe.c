@@ -1,7 +1,9 @@
 /* pipe.c - helpers shared by the pipelines. */
+#include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,4 +36,136 @@ void img_fsync_dir(const char *path)
 		(void)fsync(fd);
 		close(fd);
 	}
+}
+
+int img_ring_init(struct img_ring *r, unsigned n)
+{
+	memset(r, 0, sizeof(*r));
+	r->state = calloc(n, sizeof(*r->state));
+	if (!r->state)
+		return -ENOMEM;
+	r->n = n;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	return 0;
+}
+
+void img_ring_destroy(struct img_ring *r)
+{
+	if (!r->state)
+		return;
+	free(r->state);
+	r->state = NULL;
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+}
+
+void img_ring_fail(struct img_ring *r, int rc, const struct img_error *e)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!r->rc) {
+		r->rc = rc;
+		if (e)
+			r->err = *e;
+		else
+			snprintf(r->err.msg, sizeof(r->err.msg), "%s", img_strerror(rc));
+		r->err.code = rc;
+	}
+	r->stop = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+int img_ring_acquire(struct img_ring *r, uint64_t seq)
+{
+	unsigned i = (unsigned)(seq % r->n);
+	pthread_mutex_lock(&r->mu);
+	while (!r->stop && r->state[i] != IMG_SLOT_FREE)
+		pthread_cond_wait(&r->cv, &r->mu);
+	int stop = r->stop;
+	pthread_mutex_unlock(&r->mu);
+	return stop ? -1 : 0;
+}
+
+void img_ring_publish(struct img_ring *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->state[r->filled % r->n] = IMG_SLOT_FILLED;
+	r->filled++;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+void img_ring_finish(struct img_ring *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->finished = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+int img_ring_take(struct img_ring *r, uint64_t *seq)
+{
+	int idx = -1;
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		if (r->stop)
+			break;
+		if (r->taken < r->filled) {
+			*seq = r->taken;
+			idx = (int)(r->taken % r->n);
+			r->taken++;
+			r->state[idx] = IMG_SLOT_WORKING;
+			break;
+		}
+		if (r->finished)
+			break;
+		pthread_cond_wait(&r->cv, &r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return idx;
+}
+
+void img_ring_set(struct img_ring *r, unsigned idx, int state)
+{
+	pthread_mutex_lock(&r->mu);
+	r->state[idx] = state;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+int img_ring_wait_done(struct img_ring *r, uint64_t seq)
+{
+	unsigned i = (unsigned)(seq % r->n);
+	int res;
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		if (r->stop) {
+			res = -1;
+			break;
+		}
+		/* The slot of seq cannot be refilled before the consumer frees
+		 * it, so DONE here is seq's own. */
+		if (seq < r->filled && r->state[i] == IMG_SLOT_DONE) {
+			res = 1;
+			break;
+		}
+		if (r->finished && seq >= r->filled) {
+			res = 0;
+			break;
+		}
+		pthread_cond_wait(&r->cv, &r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return res;
+}
+
+int img_ring_error(struct img_ring *r, struct img_error *e)
+{
+	pthread_mutex_lock(&r->mu);
+	int rc = r->rc;
+	if (rc && e)
+		*e = r->err;
+	pthread_mutex_unlock(&r->mu);
+	return rc;
 }

@@ -25,10 +25,7 @@
 #include "pipe.h"
 #include "table.h"
 
-enum { S_FREE, S_FILLED, S_WORKING };
-
 struct slot {
-	int state;
 	uint64_t at;          /* stream offset of the record */
 	uint64_t seq;
 	struct img_chunk c;
@@ -50,26 +47,9 @@ struct rst {
 	int verify_only;
 	unsigned nslots, nworkers;
 	struct slot *slots;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	uint64_t filled, taken;
-	int reader_done, stop, rc;
+	struct img_ring ring;
 	int wrote;            /* something was written to a target */
-	struct img_error err;
 };
-
-static void fail(struct rst *r, int rc, const struct img_error *e)
-{
-	pthread_mutex_lock(&r->mu);
-	if (!r->rc) {
-		r->rc = rc;
-		if (e)
-			r->err = *e;
-	}
-	r->stop = 1;
-	pthread_cond_broadcast(&r->cv);
-	pthread_mutex_unlock(&r->mu);
-}
 
 /* ---- reading the stream --------------------------------------------- */
 
@@ -334,39 +314,20 @@ static void *worker(void *arg)
 {
 	struct rst *r = arg;
 	struct img_codec_ctx *cc = NULL;
+	uint64_t seq;
+	int idx;
 	if (img_codec_new(&cc, IMG_CODEC_ZSTD, 0)) {
-		fail(r, -ENOMEM, NULL);
+		img_ring_fail(&r->ring, -ENOMEM, NULL);
 		return NULL;
 	}
-	for (;;) {
-		pthread_mutex_lock(&r->mu);
-		struct slot *s = NULL;
-		for (;;) {
-			if (r->stop)
-				break;
-			if (r->taken < r->filled) {
-				s = &r->slots[r->taken % r->nslots];
-				r->taken++;
-				s->state = S_WORKING;
-				break;
-			}
-			if (r->reader_done)
-				break;
-			pthread_cond_wait(&r->cv, &r->mu);
-		}
-		pthread_mutex_unlock(&r->mu);
-		if (!s)
-			break;
+	while ((idx = img_ring_take(&r->ring, &seq)) >= 0) {
 		struct img_error e = {0};
-		int rc = do_chunk(r, cc, s, &e);
+		int rc = do_chunk(r, cc, &r->slots[idx], &e);
 		if (rc) {
-			fail(r, rc, &e);
+			img_ring_fail(&r->ring, rc, &e);
 			break;
 		}
-		pthread_mutex_lock(&r->mu);
-		s->state = S_FREE;
-		pthread_cond_broadcast(&r->cv);
-		pthread_mutex_unlock(&r->mu);
+		img_ring_set(&r->ring, (unsigned)idx, IMG_SLOT_FREE);
 	}
 	img_codec_free(cc);
 	return NULL;
@@ -405,12 +366,7 @@ static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
 				goto out;
 			}
 			struct slot *s = &r->slots[seq % r->nslots];
-			pthread_mutex_lock(&r->mu);
-			while (!r->stop && s->state != S_FREE)
-				pthread_cond_wait(&r->cv, &r->mu);
-			int stop = r->stop;
-			pthread_mutex_unlock(&r->mu);
-			if (stop)
+			if (img_ring_acquire(&r->ring, seq))
 				goto stopped;
 			if ((rc = in_read(in, s->rec, p.body_len, "a chunk record", err)))
 				goto out;
@@ -443,11 +399,8 @@ static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
 			if (r->tg[s->c.area].dev >= 0 || r->verify_only)
 				pg->pub.done += s->c.raw;
 			pg->pub.part = l->parts[s->c.area].number;
-			pthread_mutex_lock(&r->mu);
-			s->state = S_FILLED;
-			r->filled = ++seq;
-			pthread_cond_broadcast(&r->cv);
-			pthread_mutex_unlock(&r->mu);
+			img_ring_publish(&r->ring);
+			seq++;
 			pg->pub.elapsed = img_now() - pg->elapsed_base;
 			if (cb && cb->progress && pg->pub.elapsed - last >= 0.2) {
 				last = pg->pub.elapsed;
@@ -550,8 +503,7 @@ static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
 	rc = 0;
 	goto out;
 stopped:
-	rc = r->rc;
-	*err = r->err;
+	rc = img_ring_error(&r->ring, err);
 out:
 	img_sha_free(sha);
 	return rc;
@@ -567,7 +519,6 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	struct img_stats dummy;
 	struct img_pipe_progress pg = {0};
 	char **def = NULL;
-	size_t ndef = 0;
 	const char *const *disks = o->disks;
 	size_t ndisks = o->ndisks;
 	pthread_t wk[64];
@@ -578,8 +529,6 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 		st = &dummy;
 	memset(st, 0, sizeof(*st));
 	memset(&r, 0, sizeof(r));
-	pthread_mutex_init(&r.mu, NULL);
-	pthread_cond_init(&r.cv, NULL);
 	pg.elapsed_base = img_now();
 	pg.pub.phase = o->verify_only ? "verify" : "restore";
 
@@ -594,18 +543,9 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 		goto out;
 	}
 	if (!o->verify_only) {
-		if (!disks) {
-			rc = img_disks_default(&def, &ndef, err);
-			if (rc)
-				goto out;
-			disks = (const char *const *)def;
-			ndisks = ndef;
-		}
-		if (ndisks == 0) {
-			rc = img_err_set(err, -IMG_E_NODISK,
-					 "no target disk: this machine has no fixed disk; name one with -disk=PATH");
+		rc = img_disks_pick(&disks, &ndisks, &def, err);
+		if (rc)
 			goto out;
-		}
 		r.devs = calloc(ndisks, sizeof(*r.devs));
 		if (!r.devs) {
 			rc = img_err_set(err, -ENOMEM, "out of memory");
@@ -632,7 +572,7 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	r.nworkers = img_threads(o->threads);
 	r.nslots = 2 * r.nworkers + 2;
 	r.slots = calloc(r.nslots, sizeof(*r.slots));
-	if (!r.slots) {
+	if (!r.slots || img_ring_init(&r.ring, r.nslots)) {
 		rc = img_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -656,18 +596,13 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	}
 	rc = records(&r, &in, cb, st, &pg, err);
 	if (rc)
-		fail(&r, rc, err);
-	pthread_mutex_lock(&r.mu);
-	r.reader_done = 1;
-	pthread_cond_broadcast(&r.cv);
-	pthread_mutex_unlock(&r.mu);
+		img_ring_fail(&r.ring, rc, err);
+	img_ring_finish(&r.ring);
 	for (unsigned i = 0; i < nwk; i++)
 		pthread_join(wk[i], NULL);
 	nwk = 0;
-	if (!rc && r.rc) {
-		rc = r.rc;
-		*err = r.err;
-	}
+	if (!rc)
+		rc = img_ring_error(&r.ring, err);
 	for (size_t i = 0; !rc && !o->verify_only && i < r.ndevs; i++)
 		rc = img_dev_flush(&r.devs[i], !o->nmaps, err);
 	if (!rc && cb && cb->progress) {
@@ -677,7 +612,7 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	}
 out:
 	if (nwk) {
-		fail(&r, rc ? rc : -IMG_E_CANCELLED, NULL);
+		img_ring_fail(&r.ring, rc ? rc : -IMG_E_CANCELLED, NULL);
 		for (unsigned i = 0; i < nwk; i++)
 			pthread_join(wk[i], NULL);
 	}
@@ -699,9 +634,8 @@ out:
 	free(r.devs);
 	free(r.tg);
 	img_layout_free(l);
-	img_strv_free(def, ndef);
-	pthread_mutex_destroy(&r.mu);
-	pthread_cond_destroy(&r.cv);
+	img_strv_free(def, ndisks);
+	img_ring_destroy(&r.ring);
 	st->seconds = img_now() - pg.elapsed_base;
 	return rc;
 }

@@ -106,8 +106,7 @@ int img_scan_ex(const char *const *disks, size_t ndisks, const int *exclude,
 	if (!l)
 		return img_err_set(err, -ENOMEM, "out of memory");
 	if (ndisks == 0) {
-		rc = img_err_set(err, -IMG_E_NODISK,
-				 "no disk to work on: this machine has no fixed disk; name one with -disk=PATH");
+		rc = img_err_set(err, -IMG_E_NODISK, "no disk to work on");
 		goto out;
 	}
 	l->disks = calloc(ndisks, sizeof(*l->disks));
@@ -165,17 +164,11 @@ out:
 int img_scan(const char *const *disks, size_t ndisks, struct img_layout **out,
 	     const struct img_callbacks *cb, struct img_error *err)
 {
-	char **def = NULL;
-	size_t ndef = 0;
-	int rc;
-	if (!disks) {
-		rc = img_disks_default(&def, &ndef, err);
-		if (rc)
-			return rc;
-		disks = (const char *const *)def;
-		ndisks = ndef;
-	}
+	char **owned = NULL;
+	int rc = img_disks_pick(&disks, &ndisks, &owned, err);
+	if (rc)
+		return rc;
 	rc = img_scan_ex(disks, ndisks, NULL, 0, out, cb, err);
-	img_strv_free(def, ndef);
+	img_strv_free(owned, ndisks);
 	return rc;
 }
