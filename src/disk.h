@@ -8,6 +8,7 @@
 
 struct img_dev {
 	int fd;              /* owned: closed by img_dev_close */
+	int dfd;             /* the same disk with O_DIRECT, or -1; owned */
 	const char *path;    /* borrowed from the caller */
 	uint64_t size;
 	uint32_t sector;     /* logical sector size */
@@ -26,6 +27,17 @@ int img_dev_read(const struct img_dev *d, void *buf, size_t n, uint64_t off,
 		 struct img_error *err);
 int img_dev_write(const struct img_dev *d, const void *buf, size_t n,
 		  uint64_t off, struct img_error *err);
+
+/* Bulk I/O that bypasses the page cache (through dfd) when the buffer,
+ * length and offset are aligned to IMG_DIRECT_ALIGN, else, or when the
+ * filesystem refuses, through the page cache.  On the machines we
+ * measured, filling and dropping page-cache pages cost more CPU than
+ * compressing the data; an imaging job never reads its bytes twice. */
+#define IMG_DIRECT_ALIGN 4096
+int img_dev_read_bulk(const struct img_dev *d, void *buf, size_t n, uint64_t off,
+		      struct img_error *err);
+int img_dev_write_bulk(const struct img_dev *d, const void *buf, size_t n,
+		       uint64_t off, struct img_error *err);
 
 /* fsync and, for block devices, ask the kernel to re-read the table. */
 int img_dev_flush(const struct img_dev *d, int reread, struct img_error *err);

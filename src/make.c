@@ -44,29 +44,34 @@ struct make {
 };
 
 /* Read the runs of one window into s->in, back to back.  Dense windows are
- * read in one request and compacted; sparse ones run by run. */
+ * read in one request (widened to IMG_DIRECT_ALIGN inside the window, so
+ * it can bypass the page cache) and compacted; sparse ones run by run. */
 static int read_window(struct make *m, const struct img_part *p, struct slot *s,
 		       struct img_error *err)
 {
 	const struct img_dev *dev = &m->devs[p->disk];
 	uint64_t base = p->start + s->c.offset;
-	uint32_t first = s->runs[0].off;
-	uint32_t span = s->runs[s->c.nruns - 1].off + s->runs[s->c.nruns - 1].len - first;
-	if (s->c.nruns == 1 || (uint64_t)s->c.raw * 4 >= span) {
-		int rc = img_dev_read(dev, s->in, span, base + first, err);
+	const struct img_run *last = &s->runs[s->c.nruns - 1];
+	uint32_t first = s->runs[0].off, end = last->off + last->len;
+	if (s->c.nruns == 1 || (uint64_t)s->c.raw * 4 >= end - first) {
+		uint32_t lo = first / IMG_DIRECT_ALIGN * IMG_DIRECT_ALIGN;
+		uint32_t hi = (end + IMG_DIRECT_ALIGN - 1) / IMG_DIRECT_ALIGN * IMG_DIRECT_ALIGN;
+		if (hi > s->c.window)
+			hi = end;
+		int rc = img_dev_read_bulk(dev, s->in, hi - lo, base + lo, err);
 		if (rc)
 			return rc;
 		size_t at = 0;
 		for (uint32_t i = 0; i < s->c.nruns; i++) {
-			memmove(s->in + at, s->in + (s->runs[i].off - first), s->runs[i].len);
+			memmove(s->in + at, s->in + (s->runs[i].off - lo), s->runs[i].len);
 			at += s->runs[i].len;
 		}
 		return 0;
 	}
 	size_t at = 0;
 	for (uint32_t i = 0; i < s->c.nruns; i++) {
-		int rc = img_dev_read(dev, s->in + at, s->runs[i].len,
-				      base + s->runs[i].off, err);
+		int rc = img_dev_read_bulk(dev, s->in + at, s->runs[i].len,
+					   base + s->runs[i].off, err);
 		if (rc)
 			return rc;
 		at += s->runs[i].len;
@@ -334,7 +339,8 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 	uint32_t maxruns = img_fmt_max_runs(l->chunk);
 	for (unsigned i = 0; i < m.nslots; i++) {
 		struct slot *s = &m.slots[i];
-		s->in = malloc(l->chunk);
+		if (posix_memalign((void **)&s->in, IMG_DIRECT_ALIGN, l->chunk))
+			s->in = NULL;
 		s->runs = malloc(maxruns * sizeof(*s->runs));
 		s->rec = malloc(IMG_PREFIX_LEN + img_fmt_chunk_meta_len(maxruns) +
 				img_codec_bound(l->chunk));

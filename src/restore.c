@@ -273,7 +273,8 @@ static int do_chunk(struct rst *r, struct img_codec_ctx *cc, struct slot *s,
 	if (t->dev < 0 && !r->verify_only)
 		return 0; /* not restored (-ap); its framing was checked */
 	if (s->c.codec == IMG_CODEC_STORED) {
-		data = payload;
+		/* Copied so that the writes start at an aligned buffer. */
+		memcpy(s->raw, payload, s->c.raw);
 	} else if (s->c.codec != IMG_CODEC_ZERO) {
 		rc = img_codec_unpack(cc, s->c.codec, payload, s->c.stored, s->raw,
 				      s->c.raw);
@@ -302,7 +303,8 @@ static int do_chunk(struct rst *r, struct img_codec_ctx *cc, struct slot *s,
 		const struct img_run *run = &s->runs[i];
 		rc = s->c.codec == IMG_CODEC_ZERO
 			     ? write_zeros(d, base + run->off, run->len, err)
-			     : img_dev_write(d, data + at, run->len, base + run->off, err);
+			     : img_dev_write_bulk(d, data + at, run->len,
+						  base + run->off, err);
 		if (rc)
 			return rc;
 		at += run->len;
@@ -580,7 +582,8 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	for (unsigned i = 0; i < r.nslots; i++) {
 		struct slot *s = &r.slots[i];
 		s->rec = malloc(img_fmt_chunk_meta_len(maxruns) + l->chunk);
-		s->raw = malloc(l->chunk);
+		if (posix_memalign((void **)&s->raw, IMG_DIRECT_ALIGN, l->chunk))
+			s->raw = NULL;
 		s->runs = malloc(maxruns * sizeof(*s->runs));
 		if (!s->rec || !s->raw || !s->runs) {
 			rc = img_err_set(err, -ENOMEM, "out of memory");
