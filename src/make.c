@@ -321,7 +321,7 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 	m.nworkers = img_threads(o->threads);
 	if (m.nworkers > IMG_ARRAY_SIZE(wk))
 		m.nworkers = IMG_ARRAY_SIZE(wk);
-	m.nslots = 2 * m.nworkers + 2;
+	img_pipe_size(l->chunk, img_codec_bound(l->chunk), &m.nworkers, &m.nslots);
 	m.devs = calloc(l->ndisks, sizeof(*m.devs));
 	m.slots = calloc(m.nslots, sizeof(*m.slots));
 	if (!m.devs || !m.slots || img_ring_init(&m.ring, m.nslots)) {

@@ -27,6 +27,20 @@ unsigned img_threads(unsigned requested)
 	return (unsigned)n;
 }
 
+void img_pipe_size(uint32_t chunk, size_t out, unsigned *workers,
+		   unsigned *slots)
+{
+	size_t per = chunk + out;
+	unsigned max = (unsigned)(IMG_PIPE_BUDGET / per);
+	if (max < 3)
+		max = 3;
+	if (*workers < 1)
+		*workers = 1;
+	if (2 * *workers + 2 > max)
+		*workers = (max - 2) / 2 ? (max - 2) / 2 : 1;
+	*slots = 2 * *workers + 2 < max ? 2 * *workers + 2 : max;
+}
+
 void img_fsync_dir(const char *path)
 {
 	char buf[4096];

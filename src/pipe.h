@@ -18,6 +18,14 @@ double img_now(void);
 /* Worker count: requested, or one per online core (at least 1, at most 64). */
 unsigned img_threads(unsigned requested);
 
+/* Ring size for a pipeline whose slots each hold a window of chunk bytes
+ * plus out bytes: two slots per worker and two more, within a budget of
+ * IMG_PIPE_BUDGET bytes, fewer workers when the budget is short.  This is
+ * what keeps peak memory flat whatever the disk and core count. */
+#define IMG_PIPE_BUDGET (40u << 20)
+void img_pipe_size(uint32_t chunk, size_t out, unsigned *workers,
+		   unsigned *slots);
+
 /* fsync the directory holding path (after a rename), best effort. */
 void img_fsync_dir(const char *path);
 

@@ -572,7 +572,7 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 			pg.pub.total += l->parts[a].used;
 
 	r.nworkers = img_threads(o->threads);
-	r.nslots = 2 * r.nworkers + 2;
+	img_pipe_size(l->chunk, l->chunk, &r.nworkers, &r.nslots);
 	r.slots = calloc(r.nslots, sizeof(*r.slots));
 	if (!r.slots || img_ring_init(&r.ring, r.nslots)) {
 		rc = img_err_set(err, -ENOMEM, "out of memory");
