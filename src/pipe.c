@@ -52,13 +52,23 @@ void img_fsync_dir(const char *path)
 	}
 }
 
-int img_ring_init(struct img_ring *r, unsigned n)
+int img_ring_init(struct img_ring *r, unsigned n, unsigned producers)
 {
 	memset(r, 0, sizeof(*r));
 	r->state = calloc(n, sizeof(*r->state));
-	if (!r->state)
+	r->seq = calloc(n, sizeof(*r->seq));
+	r->next = calloc(n, sizeof(*r->next));
+	if (!r->state || !r->seq || !r->next) {
+		free(r->state);
+		free(r->seq);
+		free(r->next);
+		r->state = NULL;
 		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++)
+		r->next[i] = i;
 	r->n = n;
+	r->producers = producers;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	return 0;
@@ -69,6 +79,8 @@ void img_ring_destroy(struct img_ring *r)
 	if (!r->state)
 		return;
 	free(r->state);
+	free(r->seq);
+	free(r->next);
 	r->state = NULL;
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
@@ -94,18 +106,25 @@ int img_ring_acquire(struct img_ring *r, uint64_t seq)
 {
 	unsigned i = (unsigned)(seq % r->n);
 	pthread_mutex_lock(&r->mu);
-	while (!r->stop && r->state[i] != IMG_SLOT_FREE)
+	while (!r->stop && (r->state[i] != IMG_SLOT_FREE || r->next[i] != seq))
 		pthread_cond_wait(&r->cv, &r->mu);
 	int stop = r->stop;
 	pthread_mutex_unlock(&r->mu);
 	return stop ? -1 : 0;
 }
 
-void img_ring_publish(struct img_ring *r)
+void img_ring_publish(struct img_ring *r, uint64_t seq)
 {
 	pthread_mutex_lock(&r->mu);
-	r->state[r->filled % r->n] = IMG_SLOT_FILLED;
-	r->filled++;
+	r->state[seq % r->n] = IMG_SLOT_FILLED;
+	r->seq[seq % r->n] = seq;
+	/* Workers take in order: publish the run of consecutive seqs. */
+	for (;;) {
+		unsigned j = (unsigned)(r->filled % r->n);
+		if (r->state[j] != IMG_SLOT_FILLED || r->seq[j] != r->filled)
+			break;
+		r->filled++;
+	}
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }
@@ -113,7 +132,8 @@ void img_ring_publish(struct img_ring *r)
 void img_ring_finish(struct img_ring *r)
 {
 	pthread_mutex_lock(&r->mu);
-	r->finished = 1;
+	if (r->producers)
+		r->producers--;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }
@@ -132,7 +152,7 @@ int img_ring_take(struct img_ring *r, uint64_t *seq)
 			r->state[idx] = IMG_SLOT_WORKING;
 			break;
 		}
-		if (r->finished)
+		if (!r->producers)
 			break;
 		pthread_cond_wait(&r->cv, &r->mu);
 	}
@@ -144,6 +164,8 @@ void img_ring_set(struct img_ring *r, unsigned idx, int state)
 {
 	pthread_mutex_lock(&r->mu);
 	r->state[idx] = state;
+	if (state == IMG_SLOT_FREE)
+		r->next[idx] = r->seq[idx] + r->n;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }
@@ -164,7 +186,7 @@ int img_ring_wait_done(struct img_ring *r, uint64_t seq)
 			res = 1;
 			break;
 		}
-		if (r->finished && seq >= r->filled) {
+		if (!r->producers && seq >= r->filled) {
 			res = 0;
 			break;
 		}

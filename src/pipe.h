@@ -29,9 +29,10 @@ void img_pipe_size(uint32_t chunk, size_t out, unsigned *workers,
 /* fsync the directory holding path (after a rename), best effort. */
 void img_fsync_dir(const char *path);
 
-/* The slot ring both pipelines share: one producer fills slots in
- * sequence, workers take them in sequence and work on them in parallel,
- * and (capture) one consumer drains them in sequence.  Chunk seq always
+/* The slot ring both pipelines share: producers fill slots (each its own
+ * share of the sequence numbers, in any order between them), workers take
+ * them in sequence and work on them in parallel, and (capture) one
+ * consumer drains them in sequence.  Chunk seq always
  * lives in slot seq % n, so memory is n slots whatever the disk size.
  * The first error stops every party. */
 enum img_slot_state { IMG_SLOT_FREE, IMG_SLOT_FILLED, IMG_SLOT_WORKING,
@@ -42,28 +43,30 @@ struct img_ring {
 	pthread_cond_t cv;
 	unsigned n;
 	int *state;              /* n entries, enum img_slot_state */
-	uint64_t filled;         /* slots published by the producer */
-	uint64_t taken;          /* slots taken by workers */
-	int finished;            /* the producer has no more */
+	uint64_t *seq;           /* n entries: the seq a slot holds */
+	uint64_t *next;          /* n entries: the seq that may use it next */
+	uint64_t filled;         /* seqs [0, filled) are published */
+	uint64_t taken;          /* seqs [0, taken) are taken by workers */
+	unsigned producers;      /* producers still running */
 	int stop;
 	int rc;                  /* first error */
 	struct img_error err;
 };
 
-int img_ring_init(struct img_ring *r, unsigned n);
+int img_ring_init(struct img_ring *r, unsigned n, unsigned producers);
 void img_ring_destroy(struct img_ring *r);
 /* Record the first error (e may be NULL) and wake everyone to stop. */
 void img_ring_fail(struct img_ring *r, int rc, const struct img_error *e);
 /* Producer: wait until the slot of seq is free.  0, or -1 when stopping. */
 int img_ring_acquire(struct img_ring *r, uint64_t seq);
-/* Producer: the slot of the next seq is filled. */
-void img_ring_publish(struct img_ring *r);
-/* Producer: nothing more will be published. */
+/* Producer: the slot of seq is filled. */
+void img_ring_publish(struct img_ring *r, uint64_t seq);
+/* Producer: this producer will publish nothing more. */
 void img_ring_finish(struct img_ring *r);
 /* Worker: the next filled slot (now WORKING), with its seq; -1 when
  * stopping or when everything is taken and the producer has finished. */
 int img_ring_take(struct img_ring *r, uint64_t *seq);
-/* Set a slot's state and wake waiters. */
+/* Set a slot's state and wake waiters; FREE hands it to seq + n. */
 void img_ring_set(struct img_ring *r, unsigned idx, int state);
 /* Consumer: wait for the slot of seq to be DONE.  1 ready, 0 end of the
  * stream (seq was never published), -1 stopping. */

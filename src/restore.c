@@ -401,7 +401,7 @@ static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
 			if (r->tg[s->c.area].dev >= 0 || r->verify_only)
 				pg->pub.done += s->c.raw;
 			pg->pub.part = l->parts[s->c.area].number;
-			img_ring_publish(&r->ring);
+			img_ring_publish(&r->ring, seq);
 			seq++;
 			pg->pub.elapsed = img_now() - pg->elapsed_base;
 			if (cb && cb->progress && pg->pub.elapsed - last >= 0.2) {
@@ -574,7 +574,7 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	r.nworkers = img_threads(o->threads);
 	img_pipe_size(l->chunk, l->chunk, &r.nworkers, &r.nslots);
 	r.slots = calloc(r.nslots, sizeof(*r.slots));
-	if (!r.slots || img_ring_init(&r.ring, r.nslots)) {
+	if (!r.slots || img_ring_init(&r.ring, r.nslots, 1)) {
 		rc = img_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
