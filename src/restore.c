@@ -120,9 +120,8 @@ static int read_header(struct in *in, struct img_layout **out,
 
 /* ---- planning: where each area goes ---------------------------------- */
 
-static int plan_whole(struct rst *r, const struct img_restore_opts *o,
-		      const char *const *disks, size_t ndisks,
-		      const struct img_callbacks *cb, struct img_error *err)
+static int plan_whole(struct rst *r, const char *const *disks, size_t ndisks,
+		      struct img_error *err)
 {
 	const struct img_layout *l = r->l;
 	if (ndisks < l->ndisks)
@@ -142,8 +141,6 @@ static int plan_whole(struct rst *r, const struct img_restore_opts *o,
 		r->tg[a].dev = l->parts[a].disk;
 		r->tg[a].base = l->parts[a].start;
 	}
-	(void)o;
-	(void)cb;
 	return 0;
 }
 
@@ -556,7 +553,7 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 		for (size_t i = 0; i < ndisks; i++)
 			r.devs[i].fd = -1;
 		rc = o->nmaps ? plan_maps(&r, o, disks, ndisks, err)
-			      : plan_whole(&r, o, disks, ndisks, cb, err);
+			      : plan_whole(&r, disks, ndisks, err);
 		if (rc)
 			goto out;
 		/* Validated: from here on the targets change. */
