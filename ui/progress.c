@@ -53,8 +53,13 @@ void ui_progress_cb(void *ctx, const struct img_progress *p)
 	u->last_print = p->elapsed;
 	eta(left, e, sizeof(e));
 	unsigned pct = p->total ? (unsigned)(p->done * 100 / p->total) : 0;
-	fprintf(stderr, "%s%-7s partition %-3d %10s of %-10s %3u%%  %10s/s  ETA %s%s",
-		u->tty ? "\r" : "", p->phase, p->part,
+	char where[24];
+	if (p->part > 0)
+		snprintf(where, sizeof(where), "partition %d", p->part);
+	else
+		snprintf(where, sizeof(where), "boot area");
+	fprintf(stderr, "%s%-7s %-13s %10s of %-10s %3u%%  %10s/s  ETA %s%s",
+		u->tty ? "\r" : "", p->phase, where,
 		ui_size(p->done, d, sizeof(d)), ui_size(p->total, t, sizeof(t)),
 		pct, ui_size((unsigned long long)p->rate, r, sizeof(r)), e,
 		u->tty ? "\033[K" : "\n");
