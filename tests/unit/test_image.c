@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "memsrc.h"
 
 static int failures, checks;
 
@@ -63,29 +64,6 @@ static void spit(const char *p, const void *b, size_t n)
 	if (fd < 0 || write(fd, b, n) != (ssize_t)n)
 		abort();
 	close(fd);
-}
-
-/* Restore from memory, so thousands of variants need no files. */
-struct mem {
-	const uint8_t *p;
-	size_t n, pos;
-};
-
-static ssize_t mem_read(void *ctx, void *buf, size_t len)
-{
-	struct mem *m = ctx;
-	size_t k = m->n - m->pos < len ? m->n - m->pos : len;
-	memcpy(buf, m->p + m->pos, k);
-	m->pos += k;
-	return (ssize_t)k;
-}
-
-static int verify_mem(const uint8_t *p, size_t n, struct img_error *e)
-{
-	struct mem m = { p, n, 0 };
-	struct img_source src = { mem_read, &m };
-	struct img_restore_opts o = { .verify_only = 1, .threads = 1 };
-	return img_restore(&o, &src, NULL, NULL, e);
 }
 
 int main(void)
@@ -171,13 +149,13 @@ int main(void)
 	free(good2);
 
 	/* Every truncation is refused. */
-	CHECK(verify_mem(good, gn, &e) == 0, "good image: %s", e.msg);
+	CHECK(verify_mem(good, gn, NULL, &e) == 0, "good image: %s", e.msg);
 	int accepted = 0;
 	for (size_t n = 0; n < gn; n += n < 1024 ? 1 : 997)
-		if (verify_mem(good, n, &e) == 0)
+		if (verify_mem(good, n, NULL, &e) == 0)
 			accepted++;
 	CHECK(accepted == 0, "%d truncated images accepted", accepted);
-	CHECK(verify_mem(good, gn - 1, &e) == -IMG_E_TRUNCATED, "cut at end: %s", e.msg);
+	CHECK(verify_mem(good, gn - 1, NULL, &e) == -IMG_E_TRUNCATED, "cut at end: %s", e.msg);
 
 	/* A flipped bit is refused, or (a bit the codec ignores, such as an
 	 * unused zstd frame-header flag) the restored disk is still exact:
@@ -189,7 +167,7 @@ int main(void)
 	for (size_t i = 0; i < gn; i += (i < 1024 || i > gn - 256) ? 1 : 4099) {
 		memcpy(bad, good, gn);
 		bad[i] ^= (uint8_t)(1u << (i % 8));
-		if (verify_mem(bad, gn, &e) != 0) {
+		if (verify_mem(bad, gn, NULL, &e) != 0) {
 			refused++;
 			continue;
 		}
@@ -218,7 +196,7 @@ int main(void)
 	uint8_t *longer = malloc(gn + 1);
 	memcpy(longer, good, gn);
 	longer[gn] = 0;
-	CHECK(verify_mem(longer, gn + 1, &e) == -IMG_E_CORRUPT, "trailing: %s", e.msg);
+	CHECK(verify_mem(longer, gn + 1, NULL, &e) == -IMG_E_CORRUPT, "trailing: %s", e.msg);
 
 	/* A damaged chunk on restore: error names the chunk. */
 	memcpy(bad, good, gn);
