@@ -106,55 +106,41 @@ static int direct_ok(const struct img_dev *d, const void *buf, size_t n,
 	return d->dfd >= 0 && ((uintptr_t)buf | n | off) % IMG_DIRECT_ALIGN == 0;
 }
 
-/* One direct transfer; returns 1 when the caller must fall back to the
- * page cache (the filesystem or device refused the alignment). */
-static int direct_io(const struct img_dev *d, void *buf, size_t n, uint64_t off,
-		     int wr, struct img_error *err, int *rc)
+/* Move as much of [off, off+n) as O_DIRECT allows and return the bytes
+ * done.  Whatever stops it (a refused alignment, the end of the disk, an
+ * I/O error) is left to the page-cache path, which finishes the transfer
+ * or reports the error with the disk and offset. */
+static size_t direct_io(const struct img_dev *d, uint8_t *p, size_t n,
+			uint64_t off, int wr)
 {
-	uint8_t *p = buf;
-	while (n) {
-		ssize_t r = wr ? pwrite(d->dfd, p, n, (off_t)off)
-			       : pread(d->dfd, p, n, (off_t)off);
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = wr ? pwrite(d->dfd, p + done, n - done, (off_t)(off + done))
+			       : pread(d->dfd, p + done, n - done, (off_t)(off + done));
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && errno == EINVAL)
-			return 1;
-		if (r <= 0 || (size_t)r % IMG_DIRECT_ALIGN) {
-			if (r > 0) /* short at the end of a device: finish buffered */
-				return wr ? (*rc = img_dev_write(d, p + r, n - r, off + r, err), 0)
-					  : (*rc = img_dev_read(d, p + r, n - r, off + r, err), 0);
-			*rc = img_err_set(err, r < 0 ? -errno : -EIO,
-					  "cannot %s disk %s at offset %llu: %s",
-					  wr ? "write" : "read", d->path,
-					  (unsigned long long)off,
-					  r < 0 ? strerror(errno) : "unexpected end of disk");
-			return 0;
-		}
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+		if ((size_t)r % IMG_DIRECT_ALIGN)
+			break; /* short: the rest is no longer aligned */
 	}
-	*rc = 0;
-	return 0;
+	return done;
 }
 
 int img_dev_read_bulk(const struct img_dev *d, void *buf, size_t n, uint64_t off,
 		      struct img_error *err)
 {
-	int rc;
-	if (direct_ok(d, buf, n, off) && !direct_io(d, buf, n, off, 0, err, &rc))
-		return rc;
-	return img_dev_read(d, buf, n, off, err);
+	size_t k = direct_ok(d, buf, n, off) ? direct_io(d, buf, n, off, 0) : 0;
+	return k == n ? 0 : img_dev_read(d, (uint8_t *)buf + k, n - k, off + k, err);
 }
 
 int img_dev_write_bulk(const struct img_dev *d, const void *buf, size_t n,
 		       uint64_t off, struct img_error *err)
 {
-	int rc;
-	if (direct_ok(d, buf, n, off) &&
-	    !direct_io(d, (void *)buf, n, off, 1, err, &rc))
-		return rc;
-	return img_dev_write(d, buf, n, off, err);
+	size_t k = direct_ok(d, buf, n, off) ? direct_io(d, (void *)buf, n, off, 1) : 0;
+	return k == n ? 0 : img_dev_write(d, (const uint8_t *)buf + k, n - k,
+					  off + k, err);
 }
 
 int img_dev_read(const struct img_dev *d, void *buf, size_t n, uint64_t off,

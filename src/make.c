@@ -274,7 +274,7 @@ out:
 	return rc;
 }
 
-static int fill_header_info(struct img_layout *l, const struct img_make_opts *o)
+static void fill_header_info(struct img_layout *l, const struct img_make_opts *o)
 {
 	l->created = (uint64_t)time(NULL);
 	if (gethostname(l->host, sizeof(l->host)) < 0)
@@ -284,7 +284,6 @@ static int fill_header_info(struct img_layout *l, const struct img_make_opts *o)
 	l->chunk = IMG_CHUNK_DEFAULT;
 	l->codec = o->codec;
 	l->level = o->level;
-	return 0;
 }
 
 int img_make(const struct img_make_opts *o, const struct img_sink *sink,
