@@ -17,7 +17,9 @@
 #define MAX_LIST 64
 
 struct args {
-	const char *file;
+	const char *file;          /* first positional argument */
+	const char *pos[MAX_LIST]; /* positional arguments after the mode */
+	size_t npos;
 	const char *disks[MAX_LIST];
 	size_t ndisks;
 	int exclude[MAX_LIST];
@@ -33,7 +35,8 @@ struct args {
 struct mode {
 	const char *name;
 	const char *alias;
-	int needs_file;
+	int needs_file;            /* positional arguments: at least this many */
+	int max_pos;               /* and at most this many */
 	int (*run)(struct args *a);
 	const char *usage;
 	const char *help;
@@ -149,7 +152,7 @@ static int run_info(struct args *a)
 static int run_help(struct args *a);
 
 static const struct mode modes[] = {
-	{ "makel", "ml", 1, run_make,
+	{ "makel", "ml", 1, 1, run_make,
 	  "img -makel FILE [-comp=0..9] [-x=N ...] [-disk=PATH ...] [-codec=zstd|deflate]",
 	  "Make an image of the disks into the local FILE.  Only the blocks each\n"
 	  "filesystem uses are stored (ext2/3/4, NTFS, FAT12/16/32, swap header);\n"
@@ -159,7 +162,7 @@ static const struct mode modes[] = {
 	  "  -comp=N   0 none, 1 fastest (default), 6 balanced, 9 smallest\n"
 	  "  -x=N      leave partition N out (repeatable; numbers as img -dump shows)\n"
 	  "  -codec=C  zstd (default) or deflate\n" },
-	{ "restorel", "rl", 1, run_restore,
+	{ "restorel", "rl", 1, 1, run_restore,
 	  "img -restorel FILE [-ap=aN:pM ...] [-disk=PATH ...]",
 	  "Restore the local image FILE.  Without -ap the image's disks, partition\n"
 	  "tables, boot areas and partitions are restored whole, in order, onto the\n"
@@ -169,18 +172,18 @@ static const struct mode modes[] = {
 	  "            the table is left alone (repeatable)\n"
 	  "The image is checked before anything is written; every chunk is verified\n"
 	  "against its SHA-256 digest before it is written.\n" },
-	{ "dump", "d", 0, run_dump, "img -dump [-disk=PATH ...]",
+	{ "dump", "d", 0, 0, run_dump, "img -dump [-disk=PATH ...]",
 	  "List disks and partitions: number, start sector, size, type, filesystem,\n"
 	  "label and the bytes an image would store.\n" },
-	{ "info", "i", 0, run_info, "img -info",
+	{ "info", "i", 0, 1, run_info, "img -info",
 	  "Show the hardware: disks, NICs with MAC addresses, memory, CPU, and the\n"
 	  "DMI vendor, product and serial number.\n" },
-	{ "imginfo", "ii", 1, run_imginfo, "img -imginfo FILE",
+	{ "imginfo", "ii", 1, 1, run_imginfo, "img -imginfo FILE",
 	  "Show what an image holds: creation data, disks, tables and partitions.\n" },
-	{ "verify", "v", 1, run_verify, "img -verify FILE",
+	{ "verify", "v", 1, 1, run_verify, "img -verify FILE",
 	  "Read the whole image and check every record and every chunk digest\n"
 	  "without writing anything.\n" },
-	{ "help", "h", 0, run_help, "img -help [MODE]",
+	{ "help", "h", 0, 1, run_help, "img -help [MODE]",
 	  "Show the modes, or the details of one.\n" },
 };
 
@@ -291,7 +294,6 @@ int main(int argc, char **argv)
 	const struct mode *m = find_mode(argv[1]);
 	if (!m)
 		return usage_error(NULL, "unknown mode %s", argv[1]);
-	int i = 2;
 	if (m->run == run_help) {
 		if (argc > 2)
 			a.help_mode = argv[2];
@@ -302,17 +304,20 @@ int main(int argc, char **argv)
 			a.help_mode = m->name;
 			return run_help(&a);
 		}
-	if (m->needs_file) {
-		if (argc < 3 || argv[2][0] == '-')
-			return usage_error(m, "%s needs an image FILE", m->name);
-		a.file = argv[2];
-		i = 3;
-	}
-	for (; i < argc; i++) {
+	for (int i = 2; i < argc; i++) {
+		if (argv[i][0] != '-' || !argv[i][1]) {
+			if (a.npos == (size_t)m->max_pos)
+				return usage_error(m, "unexpected argument %s", argv[i]);
+			a.pos[a.npos++] = argv[i];
+			continue;
+		}
 		int rc = parse_opt(&a, m, argv[i]);
 		if (rc)
 			return rc;
 	}
+	if (a.npos < (size_t)m->needs_file)
+		return usage_error(m, "missing arguments; %s takes them as the usage line shows", m->name);
+	a.file = a.npos ? a.pos[0] : NULL;
 	if (a.nexclude && m->run != run_make)
 		return usage_error(m, "-x applies to -makel only%s", "");
 	if (a.nmaps && m->run != run_restore)
