@@ -23,6 +23,11 @@ static const char *const msgs[] = {
 	[IMG_E_MISMATCH - IMG_E_BASE] = "image does not fit the target",
 	[IMG_E_LIMIT - IMG_E_BASE] = "size limit exceeded",
 	[IMG_E_CODEC - IMG_E_BASE] = "compression library error",
+	[IMG_E_PROTO - IMG_E_BASE] = "protocol error",
+	[IMG_E_CLOSED - IMG_E_BASE] = "connection closed by the peer",
+	[IMG_E_AUTH - IMG_E_BASE] = "authentication failed",
+	[IMG_E_REFUSED - IMG_E_BASE] = "refused by the server",
+	[IMG_E_REFERRED - IMG_E_BASE] = "image is on another imaging server",
 };
 
 const char *img_strerror(int code)

@@ -118,3 +118,48 @@ int img_hwinfo(char *buf, size_t cap, struct img_error *err)
 		closedir(d);
 	return 0;
 }
+
+int img_identity(struct img_identity *id, const char *const *disks,
+		 size_t ndisks, struct img_error *err)
+{
+	char p[512], v[256];
+	memset(id, 0, sizeof(*id));
+	read_line("/sys/class/dmi/id/product_serial", id->serial, sizeof(id->serial));
+	read_line("/sys/class/dmi/id/product_name", id->product, sizeof(id->product));
+	if (gethostname(id->hostname, sizeof(id->hostname) - 1) < 0)
+		id->hostname[0] = 0;
+	DIR *d = opendir("/sys/class/net");
+	struct dirent *e;
+	while (d && (e = readdir(d)) && id->nmacs < IMG_ARRAY_SIZE(id->macs)) {
+		if (e->d_name[0] == '.' || !strcmp(e->d_name, "lo"))
+			continue;
+		snprintf(p, sizeof(p), "/sys/class/net/%s/address", e->d_name);
+		read_line(p, v, sizeof(v));
+		if (strlen(v) != 17 || !strcmp(v, "00:00:00:00:00:00"))
+			continue;
+		snprintf(id->macs[id->nmacs++], sizeof(id->macs[0]), "%s", v);
+	}
+	if (d)
+		closedir(d);
+	FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long kb = 0;
+	while (f && fgets(v, sizeof(v), f))
+		if (sscanf(v, "MemTotal: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	id->mem = kb * 1024;
+	char **def = NULL;
+	size_t n = ndisks;
+	int rc = img_disks_pick(&disks, &n, &def, err);
+	if (rc)
+		return rc;
+	snprintf(id->disk, sizeof(id->disk), "%s", disks[0]);
+	struct img_dev dev;
+	if (!img_dev_open(&dev, disks[0], 0, NULL)) {
+		id->disk_bytes = dev.size;
+		img_dev_close(&dev);
+	}
+	img_strv_free(def, n);
+	return 0;
+}

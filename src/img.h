@@ -35,6 +35,11 @@ enum img_errcode {
 	IMG_E_MISMATCH = 1014,  /* image layout does not fit the target */
 	IMG_E_LIMIT = 1015,     /* a hard size limit was exceeded */
 	IMG_E_CODEC = 1016,     /* compression library failed */
+	IMG_E_PROTO = 1017,     /* malformed or unexpected network message */
+	IMG_E_CLOSED = 1018,    /* the peer closed the connection */
+	IMG_E_AUTH = 1019,      /* site key missing, wrong or not configured */
+	IMG_E_REFUSED = 1020,   /* the server refused the request */
+	IMG_E_REFERRED = 1021,  /* the image is on another imaging server */
 	IMG_E_END
 };
 
@@ -214,6 +219,9 @@ struct img_restore_opts {
 	size_t nmaps;
 	unsigned threads;           /* 0: one per online core */
 	int verify_only;            /* check every chunk, write nothing */
+	const char *image_name;     /* recorded as last image in the target's
+				     * image-safe data when the restore
+				     * succeeds; NULL: not recorded */
 };
 
 /* Restore (or verify) an image read from src.  Nothing is written before
@@ -239,5 +247,121 @@ int img_image_layout(const char *path, struct img_layout **out,
  * CPU, DMI vendor/product/serial) as "Name: value" lines into buf.
  * Returns 0 or a negative code. */
 int img_hwinfo(char *buf, size_t cap, struct img_error *err);
+
+/* ---- the imaging server (imgserv), man/img-protocol.7 ------------------ */
+
+struct img_net {
+	const char *server;   /* HOST[:PORT]; port 998 when left out */
+	const char *keyfile;  /* the site key file, or NULL */
+	int timeout;          /* seconds without progress before giving up; 0: 120 */
+};
+
+/* img_make into the image PATH (relative, inside the server's store).
+ * Needs the site key.  The server checks the stream as it arrives and
+ * replaces PATH only when it is complete and valid. */
+int img_make_net(const struct img_make_opts *o, const struct img_net *n,
+		 const char *path, const struct img_callbacks *cb,
+		 struct img_stats *st, struct img_error *err);
+
+/* img_restore from the server's image PATH, writing while it arrives. */
+int img_restore_net(const struct img_restore_opts *o, const struct img_net *n,
+		    const char *path, const struct img_callbacks *cb,
+		    struct img_stats *st, struct img_error *err);
+
+/* Automatic imaging: tell the server who this workstation is, do the work
+ * it answers (restore, make, or nothing), report the outcome. */
+struct img_auto_opts {
+	const struct img_net *net;
+	const char *const *disks;  /* NULL: the machine's fixed disks */
+	size_t ndisks;
+	const char *mac;           /* report this MAC first (tests, odd NICs) */
+	unsigned threads;
+};
+struct img_auto_result {
+	char action[16];           /* "none", "restore", "make", "session" */
+	char path[1024];           /* image path, or session name */
+	char server[300];          /* where the work was done */
+	int referred;              /* 1: the first server referred us */
+	struct img_stats st;
+};
+int img_auto(const struct img_auto_opts *o, const struct img_callbacks *cb,
+	     struct img_auto_result *res, struct img_error *err);
+
+/* The server's statistics as "Name: value" lines into buf. */
+int img_server_stats(const struct img_net *n, char *buf, size_t cap,
+		     struct img_error *err);
+
+/* Pending one-shot work on the server (needs the site key): action
+ * "restore", "make" or "session" with arg, "clear", or "list" (the list
+ * goes into buf). */
+int img_server_work(const struct img_net *n, const char *mac,
+		    const char *action, const char *arg, char *buf, size_t cap,
+		    struct img_error *err);
+
+/* ---- image-safe data ------------------------------------------------ */
+
+/* Image-safe data (ZENworks' "ZISD"): a small record of the workstation's
+ * own identity on the first disk of a job, outside every partition, that
+ * survives every restore: a whole-disk restore puts back what the target
+ * held, capture never stores it in an image.  It lives in the
+ * IMG_ISD_SIZE bytes ending at 1 MiB, and only on a disk with an MBR or
+ * GPT whose partitions all start at or after 1 MiB (a GPT's primary entry
+ * array must also end before the area).  Record layout: img(8), section
+ * IMAGE-SAFE DATA. */
+#define IMG_ISD_OFFSET 1044480ULL   /* bytes from the disk start */
+#define IMG_ISD_SIZE 4096u
+#define IMG_ISD_NAME_MAX 63         /* bytes, without the NUL */
+#define IMG_ISD_DNS_MAX 4           /* DNS servers */
+#define IMG_ISD_IMAGE_MAX 255       /* bytes of the last image's name */
+#define IMG_ISD_FORMAT_MAX 1024     /* img_isd_format never needs more */
+
+enum img_isd_net { IMG_ISD_NET_UNSET = 0, IMG_ISD_NET_DHCP = 1,
+		   IMG_ISD_NET_STATIC = 2 };
+
+/* All text is NUL-terminated; "" means not set.  A zeroed struct is an
+ * empty record.  Addresses are dotted IPv4 in canonical form. */
+struct img_isd {
+	char name[IMG_ISD_NAME_MAX + 1]; /* workstation name */
+	enum img_isd_net net;
+	char ip[16];
+	char mask[16];                   /* contiguous netmask */
+	char gateway[16];
+	char dns[IMG_ISD_DNS_MAX * 16];  /* comma-separated, at most 4 */
+	char last_image[IMG_ISD_IMAGE_MAX + 1];
+	int64_t last_time;               /* unix time it was applied, 0 never */
+	int pending;                     /* 1: imaging work is pending */
+};
+
+/* Read the image-safe data of disk (a block device or disk-image file;
+ * NULL: the machine's first fixed disk) into *out.  Returns 1 when a valid
+ * record was found, 0 when there is none (*out is then empty and err->msg,
+ * with err->code 0, says why: no usable area, an all-zero area, other
+ * data, a damaged record or an unknown version), or a negative code when
+ * the disk cannot be read.  Reads only. */
+int img_isd_read(const char *disk, struct img_isd *out, struct img_error *err);
+
+/* Write isd as disk's image-safe data (disk as for img_isd_read).  The
+ * record is checked first (-IMG_E_USAGE: a bad field, or net static
+ * without ip and mask).  Refused, with nothing written and err naming the
+ * disk and the reason, when the disk has no usable area (-IMG_E_TABLE) or
+ * the area holds anything but zeros or a valid record (-IMG_E_BUSY).
+ * Writes the IMG_ISD_SIZE bytes of the area and nothing else, then
+ * flushes.  The disk is not opened exclusively: the area lies outside
+ * every partition, so mounted filesystems on the disk are not disturbed. */
+int img_isd_write(const char *disk, const struct img_isd *isd,
+		  struct img_error *err);
+
+/* Set one field from "key=value": name, net (dhcp|static), ip, mask,
+ * gateway, dns (comma-separated), lastimage, lasttime (unix time),
+ * pending (0|1); an empty value clears the field.  Keys are case-blind.
+ * Returns 0, or -IMG_E_USAGE with err saying what is wrong (*isd is then
+ * unchanged). */
+int img_isd_set(struct img_isd *isd, const char *key_eq_value,
+		struct img_error *err);
+
+/* isd as "Name: value" lines (unset fields as "(none)") into buf.
+ * Returns 0, or -ENOSPC when cap is too small (buf then holds as much as
+ * fits, NUL-terminated); IMG_ISD_FORMAT_MAX bytes always suffice. */
+int img_isd_format(const struct img_isd *isd, char *buf, size_t cap);
 
 #endif

@@ -21,6 +21,7 @@
 #include "disk.h"
 #include "format.h"
 #include "internal.h"
+#include "isd.h"
 #include "pipe.h"
 #include "scan.h"
 
@@ -43,6 +44,7 @@ struct make {
 	unsigned nslots, nworkers, nreaders;
 	struct slot *slots;
 	struct img_ring ring;
+	int isd_blank;        /* disk 0 holds image-safe data: keep it out */
 };
 
 /* Read the runs of one window into s->in, back to back.  Dense windows are
@@ -79,6 +81,22 @@ static int read_window(struct make *m, const struct img_part *p, struct slot *s,
 		at += s->runs[i].len;
 	}
 	return 0;
+}
+
+/* Image-safe data belongs to its machine, never to an image: zero the
+ * part of the area that a window of disk 0's boot area holds, before it
+ * is digested and compressed (the runs sit back to back in s->in). */
+static void blank_isd(struct slot *s, uint64_t base)
+{
+	size_t at = 0;
+	for (uint32_t i = 0; i < s->c.nruns; i++) {
+		uint64_t lo = base + s->runs[i].off, hi = lo + s->runs[i].len;
+		uint64_t a = lo > IMG_ISD_OFFSET ? lo : IMG_ISD_OFFSET;
+		uint64_t b = hi < IMG_ISD_OFFSET + IMG_ISD_SIZE ? hi : IMG_ISD_OFFSET + IMG_ISD_SIZE;
+		if (a < b)
+			memset(s->in + at + (a - lo), 0, (size_t)(b - a));
+		at += s->runs[i].len;
+	}
 }
 
 /* Readers: each walks the same windows in the same order and reads the
@@ -142,6 +160,8 @@ static void *reader(void *arg)
 			rc = read_window(m, p, s, &err);
 			if (rc)
 				break;
+			if (m->isd_blank && p->disk == 0 && p->kind == IMG_PK_BOOTAREA)
+				blank_isd(s, p->start + w);
 			img_ring_publish(&m->ring, seq);
 			seq++;
 		}
@@ -356,6 +376,7 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 			goto out;
 		(void)posix_fadvise(m.devs[i].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	}
+	m.isd_blank = l->ndisks > 0 && img_isd_present(&m.devs[0]);
 	uint32_t maxruns = img_fmt_max_runs(l->chunk);
 	for (unsigned i = 0; i < m.nslots; i++) {
 		struct slot *s = &m.slots[i];

@@ -22,6 +22,7 @@
 #include "disk.h"
 #include "format.h"
 #include "internal.h"
+#include "isd.h"
 #include "pipe.h"
 #include "table.h"
 
@@ -523,6 +524,9 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	pthread_t wk[64];
 	unsigned nwk = 0;
 	int rc;
+	struct img_isd isd = {0}; /* the first target's, before any write */
+	struct img_error isd_err = {0};
+	int isd_found = 0;
 
 	if (!st)
 		st = &dummy;
@@ -556,6 +560,14 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 			      : plan_whole(&r, disks, ndisks, err);
 		if (rc)
 			goto out;
+		/* A whole-disk restore overwrites the area: keep its record. */
+		if (!o->nmaps && r.ndevs &&
+		    (isd_found = img_isd_read_dev(&r.devs[0], &isd, &isd_err)) < 0) {
+			rc = isd_found;
+			if (err)
+				*err = isd_err;
+			goto out;
+		}
 		/* Validated: from here on the targets change. */
 		for (size_t i = 0; !o->nmaps && i < l->ndisks; i++) {
 			r.wrote = 1;
@@ -603,6 +615,9 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	nwk = 0;
 	if (!rc)
 		rc = img_ring_error(&r.ring, err);
+	if (!rc && !o->verify_only && r.ndevs)
+		rc = img_isd_restore_end(&r.devs[0], o->nmaps ? NULL : &isd, isd_found,
+					 o->image_name, cb, err);
 	for (size_t i = 0; !rc && !o->verify_only && i < r.ndevs; i++)
 		rc = img_dev_flush(&r.devs[i], !o->nmaps, err);
 	if (!rc && cb && cb->progress) {

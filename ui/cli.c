@@ -30,6 +30,9 @@ struct args {
 	enum img_codec codec;
 	unsigned threads;
 	const char *help_mode;
+	const char *key;           /* -key=FILE */
+	const char *mac;           /* -mac=MAC (img -auto) */
+	int timeout;               /* -timeout=S */
 };
 
 struct mode {
@@ -91,6 +94,7 @@ static int run_restore_common(struct args *a, int verify)
 		.disks = disk_list(a), .ndisks = a->ndisks, .maps = a->maps,
 		.nmaps = a->nmaps, .threads = a->threads, .verify_only = verify,
 	};
+	o.image_name = verify ? NULL : a->file; /* last image in the image-safe data */
 	struct ui_progress u;
 	struct img_callbacks cb = { ui_progress_cb, ui_message_cb, NULL, &u };
 	struct img_error e = {0};
@@ -109,6 +113,88 @@ static int run_restore_common(struct args *a, int verify)
 
 static int run_restore(struct args *a) { return run_restore_common(a, 0); }
 static int run_verify(struct args *a) { return run_restore_common(a, 1); }
+
+/* ---- against an imaging server --------------------------------------- */
+
+static struct img_net net_of(struct args *a, const char *server)
+{
+	struct img_net n = { .server = server, .keyfile = a->key,
+			     .timeout = a->timeout };
+	return n;
+}
+
+static int run_makep(struct args *a)
+{
+	struct img_make_opts o = {
+		.disks = disk_list(a), .ndisks = a->ndisks, .level = a->level,
+		.codec = a->codec, .exclude = a->exclude, .nexclude = a->nexclude,
+		.threads = a->threads,
+	};
+	struct img_net n = net_of(a, a->pos[0]);
+	struct ui_progress u;
+	struct img_callbacks cb = { ui_progress_cb, ui_message_cb, NULL, &u };
+	struct img_error e = {0};
+	struct img_stats st;
+	ui_progress_init(&u);
+	int rc = img_make_net(&o, &n, a->pos[1], &cb, &st, &e);
+	ui_progress_end(&u);
+	if (rc)
+		return fail(&e, rc);
+	summary("captured", &st);
+	printf("%s:%s\n", a->pos[0], a->pos[1]);
+	return 0;
+}
+
+static int run_restorep(struct args *a)
+{
+	struct img_restore_opts o = {
+		.disks = disk_list(a), .ndisks = a->ndisks, .maps = a->maps,
+		.nmaps = a->nmaps, .threads = a->threads, .image_name = a->pos[1],
+	};
+	struct img_net n = net_of(a, a->pos[0]);
+	struct ui_progress u;
+	struct img_callbacks cb = { ui_progress_cb, ui_message_cb, NULL, &u };
+	struct img_error e = {0};
+	struct img_stats st;
+	ui_progress_init(&u);
+	int rc = img_restore_net(&o, &n, a->pos[1], &cb, &st, &e);
+	ui_progress_end(&u);
+	if (rc)
+		return fail(&e, rc);
+	summary("restored", &st);
+	return 0;
+}
+
+static int run_auto(struct args *a)
+{
+	const char *server = a->npos ? a->pos[0] : getenv("IMGSERVER");
+	if (!server || !*server) {
+		fprintf(stderr, "img: -auto needs the imaging server: img -auto SERVER[:PORT], "
+			"or IMGSERVER in the environment\n");
+		return 2;
+	}
+	struct img_net n = net_of(a, server);
+	struct img_auto_opts o = { .net = &n, .disks = disk_list(a),
+				   .ndisks = a->ndisks, .mac = a->mac,
+				   .threads = a->threads };
+	struct img_auto_result r;
+	struct ui_progress u;
+	struct img_callbacks cb = { ui_progress_cb, ui_message_cb, NULL, &u };
+	struct img_error e = {0};
+	ui_progress_init(&u);
+	int rc = img_auto(&o, &cb, &r, &e);
+	ui_progress_end(&u);
+	if (rc)
+		return fail(&e, rc);
+	if (!strcmp(r.action, "none")) {
+		printf("no imaging work for this workstation\n");
+		return 0;
+	}
+	summary(!strcmp(r.action, "make") ? "captured" : "restored", &r.st);
+	printf("%s %s on %s%s\n", r.action, r.path, r.server,
+	       r.referred ? " (referred)" : "");
+	return 0;
+}
 
 static int run_dump(struct args *a)
 {
@@ -138,8 +224,102 @@ static int run_imginfo(struct args *a)
 	return 0;
 }
 
+/* ---- image-safe data (img -info zisd, img -zisedit) ------------------ */
+
+static int usage_error(const struct mode *m, const char *fmt, const char *arg);
+static const struct mode *find_mode(const char *s);
+
+/* The disk the image-safe data lives on: the first -disk=, else the
+ * machine's first fixed disk (*owned then holds the list: free it with
+ * img_strv_free(*owned, *n)). */
+static int isd_disk(struct args *a, const char **disk, char ***owned, size_t *n,
+		    struct img_error *e)
+{
+	*owned = NULL;
+	*n = 0;
+	if (a->ndisks) {
+		*disk = a->disks[0];
+		return 0;
+	}
+	int rc = img_disks_default(owned, n, e);
+	if (!rc && !*n) {
+		snprintf(e->msg, sizeof(e->msg),
+			 "no disk to work on: this machine has no fixed disk; name one with -disk=PATH");
+		rc = -IMG_E_NODISK;
+	}
+	if (!rc)
+		*disk = (*owned)[0];
+	return rc;
+}
+
+static int run_zisd_info(struct args *a)
+{
+	struct img_error e = {0};
+	struct img_isd isd;
+	char buf[IMG_ISD_FORMAT_MAX], **owned;
+	const char *disk;
+	size_t n;
+	int rc = isd_disk(a, &disk, &owned, &n, &e);
+	if (rc)
+		return fail(&e, rc);
+	rc = img_isd_read(disk, &isd, &e);
+	if (rc < 0) {
+		rc = fail(&e, rc);
+	} else if (rc == 0) {
+		printf("Disk: %s\nImage-safe data: none\nWhy: %s\n", disk, e.msg);
+	} else {
+		img_isd_format(&isd, buf, sizeof(buf));
+		printf("Disk: %s\nImage-safe data: yes\n%s", disk, buf);
+		rc = 0;
+	}
+	img_strv_free(owned, n);
+	return rc;
+}
+
+static int run_zisedit(struct args *a)
+{
+	const struct mode *m = find_mode("zisedit");
+	struct img_error e = {0};
+	struct img_isd isd;
+	char buf[IMG_ISD_FORMAT_MAX], **owned;
+	const char *disk;
+	size_t n;
+	int rc = isd_disk(a, &disk, &owned, &n, &e);
+	if (rc)
+		return fail(&e, rc);
+	/* No record yet (or an unusable area) starts from an empty one: the
+	 * write then says why the area cannot take it. */
+	rc = img_isd_read(disk, &isd, &e);
+	if (rc < 0) {
+		rc = fail(&e, rc);
+		goto out;
+	}
+	for (size_t i = 0; i < a->npos; i++)
+		if ((rc = img_isd_set(&isd, a->pos[i], &e))) {
+			rc = usage_error(m, "%s", e.msg);
+			goto out;
+		}
+	rc = img_isd_write(disk, &isd, &e);
+	if (rc == -IMG_E_USAGE) {
+		rc = usage_error(m, "%s", e.msg);
+	} else if (rc) {
+		rc = fail(&e, rc);
+	} else {
+		img_isd_format(&isd, buf, sizeof(buf));
+		printf("Disk: %s\nImage-safe data: yes\n%s", disk, buf);
+	}
+out:
+	img_strv_free(owned, n);
+	return rc;
+}
+
 static int run_info(struct args *a)
 {
+	if (a->npos == 1 && !strcmp(a->pos[0], "zisd"))
+		return run_zisd_info(a);
+	if (a->npos)
+		return usage_error(find_mode("info"), "-info takes no argument, or zisd: %s",
+				   a->pos[0]);
 	char buf[8192];
 	struct img_error e = {0};
 	int rc = img_hwinfo(buf, sizeof(buf), &e);
@@ -172,12 +352,49 @@ static const struct mode modes[] = {
 	  "            the table is left alone (repeatable)\n"
 	  "The image is checked before anything is written; every chunk is verified\n"
 	  "against its SHA-256 digest before it is written.\n" },
+	{ "makep", "mp", 2, 2, run_makep,
+	  "img -makep SERVER[:PORT] PATH -key=FILE [-comp=0..9] [-x=N ...] [-disk=PATH ...]",
+	  "Make an image of the disks and store it on the imaging server as PATH\n"
+	  "(relative to the server's image store).  The server checks the image as\n"
+	  "it arrives and replaces PATH only when the whole image is there and\n"
+	  "valid.  Writes need the site key (-key=FILE, the file the server has).\n"
+	  "Options as for -makel.\n" },
+	{ "restorep", "rp", 2, 2, run_restorep,
+	  "img -restorep SERVER[:PORT] PATH [-ap=aN:pM ...] [-key=FILE] [-disk=PATH ...]",
+	  "Restore the image PATH from the imaging server, writing while it arrives;\n"
+	  "every chunk is verified before it is written.  Options as for -restorel.\n"
+	  "-key=FILE when the server wants the key for restores.\n" },
+	{ "auto", "a", 0, 1, run_auto,
+	  "img -auto [SERVER[:PORT]] [-mac=MAC] [-key=FILE] [-disk=PATH ...]",
+	  "Automatic imaging: tell the server who this workstation is (MACs, DMI\n"
+	  "serial and product, disks, memory, image-safe data) and do the work it\n"
+	  "answers: restore an image, make one, or nothing.  The result is reported\n"
+	  "to the server, which logs it.  SERVER defaults to $IMGSERVER.\n"
+	  "  -mac=MAC  report this MAC first (when the server knows the machine by\n"
+	  "            another NIC's address)\n" },
 	{ "dump", "d", 0, 0, run_dump, "img -dump [-disk=PATH ...]",
 	  "List disks and partitions: number, start sector, size, type, filesystem,\n"
 	  "label and the bytes an image would store.\n" },
-	{ "info", "i", 0, 1, run_info, "img -info",
+	{ "info", "i", 0, 1, run_info, "img -info [zisd] [-disk=PATH]",
 	  "Show the hardware: disks, NICs with MAC addresses, memory, CPU, and the\n"
-	  "DMI vendor, product and serial number.\n" },
+	  "DMI vendor, product and serial number.\n"
+	  "img -info zisd shows the image-safe data of the first disk instead (see\n"
+	  "img -help zisedit), or says that there is none and why.\n" },
+	{ "zisedit", "zisedit", 1, 16, run_zisedit,
+	  "img -zisedit KEY=VALUE ... [-disk=PATH]",
+	  "Edit the image-safe data of the first disk: the workstation's own record\n"
+	  "in the 4 KiB before 1 MiB, outside every partition, which every restore\n"
+	  "keeps and no image carries.  Each KEY=VALUE sets one field; an empty\n"
+	  "VALUE clears it:\n"
+	  "  name=NAME          workstation name: up to 63 letters, digits, - _ .\n"
+	  "  net=dhcp|static    how the workstation gets its address\n"
+	  "  ip=A.B.C.D  mask=A.B.C.D  gateway=A.B.C.D   static settings\n"
+	  "  dns=A.B.C.D[,...]  up to 4 DNS servers\n"
+	  "  pending=0|1        imaging work is pending\n"
+	  "  lastimage=TEXT  lasttime=UNIXTIME   last image applied (-restorel sets them)\n"
+	  "net=static needs ip and mask.  Refused (exit 1) when the disk has no\n"
+	  "partition table, a partition starts before 1 MiB, or the area holds other\n"
+	  "data.  The record written is printed.\n" },
 	{ "imginfo", "ii", 1, 1, run_imginfo, "img -imginfo FILE",
 	  "Show what an image holds: creation data, disks, tables and partitions.\n" },
 	{ "verify", "v", 1, 1, run_verify, "img -verify FILE",
@@ -213,7 +430,7 @@ static int run_help(struct args *a)
 	printf("img %s - disk imaging engine\n\nusage:\n", IMG_VERSION_STRING);
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		printf("  %s\n", modes[i].usage);
-	printf("\nShort forms: -ml, -rl; the leading dash is optional (img makel FILE).\n"
+	printf("\nShort forms: -ml, -rl, -mp, -rp, -a; the leading dash is optional (img makel FILE).\n"
 	       "img -help MODE describes one mode.  Exit status: 0 success, 1 failure,\n"
 	       "2 bad command line.  See img(8) and img-image(5).\n");
 	return 0;
@@ -277,6 +494,13 @@ static int parse_opt(struct args *a, const struct mode *m, const char *s)
 		if (parse_int(s + 9, 1, 64, &n))
 			return usage_error(m, "-threads takes 1 to 64: %s", s);
 		a->threads = (unsigned)n;
+	} else if (!strncmp(s, "-key=", 5) && s[5]) {
+		a->key = s + 5;
+	} else if (!strncmp(s, "-mac=", 5) && strlen(s + 5) == 17) {
+		a->mac = s + 5;
+	} else if (!strncmp(s, "-timeout=", 9)) {
+		if (parse_int(s + 9, 5, 86400, &a->timeout))
+			return usage_error(m, "-timeout takes 5 to 86400 seconds: %s", s);
 	} else {
 		return usage_error(m, "unknown option %s", s);
 	}
@@ -318,9 +542,9 @@ int main(int argc, char **argv)
 	if (a.npos < (size_t)m->needs_file)
 		return usage_error(m, "missing arguments; %s takes them as the usage line shows", m->name);
 	a.file = a.npos ? a.pos[0] : NULL;
-	if (a.nexclude && m->run != run_make)
-		return usage_error(m, "-x applies to -makel only%s", "");
-	if (a.nmaps && m->run != run_restore)
-		return usage_error(m, "-ap applies to -restorel only%s", "");
+	if (a.nexclude && m->run != run_make && m->run != run_makep)
+		return usage_error(m, "-x applies to -makel and -makep only%s", "");
+	if (a.nmaps && m->run != run_restore && m->run != run_restorep)
+		return usage_error(m, "-ap applies to -restorel and -restorep only%s", "");
 	return m->run(&a);
 }

@@ -1,0 +1,951 @@
+/* serve.c - imgserv's protocol server (man/img-protocol.7): one thread per
+ * connection, so a slow client holds up nobody else; uploads are checked
+ * record by record by the engine's own verifier as they arrive. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "../internal.h"
+#include "srv.h"
+
+#define MAX_TOKENS SRV_MAX_TOKENS
+#define TOKEN_LIFE 3600.0
+
+int srv_use_syslog;
+
+void srv_say(int prio, const char *fmt, ...)
+{
+	char buf[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (srv_use_syslog) {
+		syslog(prio, "%s", buf);
+		return;
+	}
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
+	fprintf(stderr, "%s imgserv: %s\n", ts, buf);
+}
+
+static double now(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/* One client connection. */
+struct conn {
+	struct srv *s;
+	struct proto_conn c;
+	uint8_t nonce[PROTO_NONCE];
+	int authed;
+	uint32_t addr;           /* IPv4 source, host order, 0 if not IPv4 */
+	char client[128];
+};
+
+/* ---- request log ------------------------------------------------------ */
+
+struct req {
+	struct srv_logrec rec;
+	char mac[18];
+	char path[PROTO_MAX_PATH + 1];
+	char error[600];
+};
+
+static void req_begin(struct conn *cn, struct req *r, const char *type)
+{
+	memset(r, 0, sizeof(*r));
+	r->rec.source = cn->c.peer;
+	r->rec.mac = r->mac;
+	r->rec.type = type;
+	r->rec.path = r->path;
+	r->rec.start = now();
+	r->rec.result = "running";
+	r->rec.error = r->error;
+}
+
+/* Write the record (begin and end at once: one durable append per
+ * request, plus the completion update). */
+static void req_end(struct conn *cn, struct req *r, const char *result,
+		    const char *error)
+{
+	struct img_error e = {0};
+	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+	r->rec.end = now();
+	r->rec.result = result;
+	if (srv_log_begin(cn->s->state, &r->rec, &e) ||
+	    srv_log_end(cn->s->state, &r->rec, &e))
+		srv_say(LOG_ERR, "request log: %s", e.msg);
+	srv_say(LOG_INFO, "%s %s %s %s: %s%s%s (%llu bytes, %.1f s)", cn->c.peer,
+		r->mac[0] ? r->mac : "-", r->rec.type, r->path[0] ? r->path : "-",
+		result, r->error[0] ? ": " : "", r->error,
+		(unsigned long long)r->rec.bytes, r->rec.end - r->rec.start);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int send_status(struct conn *cn, uint32_t code, const char *text)
+{
+	return proto_send_status(&cn->c, code, text, NULL);
+}
+
+/* After a failed stream: tell the client, stop reading its stream (we
+ * discard the rest until it closes or the timeout passes), close. */
+static void fail_stream(struct conn *cn, uint32_t code, const char *text)
+{
+	(void)send_status(cn, code, text);
+	(void)shutdown(cn->c.fd, SHUT_WR);
+	double end = now() + cn->c.timeout_ms / 1000.0;
+	while (now() < end) {
+		ssize_t n = recv(cn->c.fd, cn->c.rx, PROTO_MAX_PAYLOAD, 0);
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			break;
+	}
+}
+
+static int valid_mac(const char *m)
+{
+	if (strlen(m) != 17)
+		return 0;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? m[i] != ':' : !strchr("0123456789abcdefABCDEF", m[i]))
+			return 0;
+	return 1;
+}
+
+static void lower(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s += 'a' - 'A';
+}
+
+/* Writes need the site key (or a token); say how to get there. */
+static uint32_t write_denied(struct conn *cn, const char **why)
+{
+	if (!cn->s->key) {
+		*why = "this server has no site key, so it accepts no writes; set key=FILE "
+		       "in imgserv.conf (or imgserv -key=FILE) and give clients the same "
+		       "file with img -key=FILE";
+		return PS_NOKEY;
+	}
+	if (!cn->authed) {
+		*why = "storing images and changing server state need the site key: "
+		       "img -key=FILE";
+		return PS_AUTHREQ;
+	}
+	return PS_OK;
+}
+
+static int token_take(struct srv *s, const uint8_t *t, const char *path)
+{
+	int ok = 0;
+	double n = now();
+	pthread_mutex_lock(&s->tok_lock);
+	for (int i = 0; i < s->ntokens; i++) {
+		struct srv_token *k = &s->tokens[i];
+		if (k->expires > n && !CRYPTO_memcmp(k->t, t, PROTO_NONCE) &&
+		    !strcmp(k->path, path)) {
+			k->expires = 0;
+			ok = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->tok_lock);
+	return ok;
+}
+
+static int token_new(struct srv *s, const char *path, uint8_t t[PROTO_NONCE])
+{
+	if (RAND_bytes(t, PROTO_NONCE) != 1)
+		return -1;
+	double n = now();
+	pthread_mutex_lock(&s->tok_lock);
+	int slot = -1;
+	for (int i = 0; i < s->ntokens && slot < 0; i++)
+		if (s->tokens[i].expires <= n)
+			slot = i;
+	if (slot < 0)
+		slot = s->ntokens < MAX_TOKENS ? s->ntokens++ : 0;
+	memcpy(s->tokens[slot].t, t, PROTO_NONCE);
+	snprintf(s->tokens[slot].path, sizeof(s->tokens[slot].path), "%s", path);
+	s->tokens[slot].expires = n + TOKEN_LIFE;
+	pthread_mutex_unlock(&s->tok_lock);
+	return 0;
+}
+
+/* Common checks for PUT and GET: path and referral. */
+static uint32_t check_path(struct conn *cn, const char *path, char *why,
+			   size_t cap)
+{
+	struct img_error e = {0};
+	if (srv_path_check(path, &e)) {
+		snprintf(why, cap, "%s", e.msg);
+		return PS_BADPATH;
+	}
+	pthread_rwlock_rdlock(&cn->s->lock);
+	const struct srv_refer *r = srv_refer_match(&cn->s->conf, path);
+	if (r)
+		snprintf(why, cap, "image '%.300s' is on imaging server %.200s; this server "
+			 "refers clients there only in automatic mode (img -auto); ask "
+			 "that server directly", path, r->server);
+	pthread_rwlock_unlock(&cn->s->lock);
+	return r ? PS_REFERRED : PS_OK;
+}
+
+/* ---- upload ----------------------------------------------------------- */
+
+struct upsrc {
+	struct conn *cn;
+	struct srv_upload *u;
+	const uint8_t *p;
+	size_t left;
+	uint64_t total;
+	int ended;
+	uint32_t code;           /* status for the client when reading failed */
+	struct img_error err;
+};
+
+static ssize_t upsrc_read(void *ctx, void *buf, size_t len)
+{
+	struct upsrc *x = ctx;
+	while (!x->left) {
+		if (x->ended)
+			return 0;
+		struct proto_msg m;
+		int rc = proto_recv(&x->cn->c, &m, &x->err);
+		if (rc) {
+			x->code = rc == -IMG_E_CLOSED ? PS_ABORTED : proto_status_of(rc);
+			if (rc == -IMG_E_LIMIT)
+				x->code = PS_TOOLARGE;
+			return rc;
+		}
+		if (m.type == PROTO_DATA) {
+			rc = srv_upload_write(x->u, m.payload, m.len, &x->err);
+			if (rc) {
+				x->code = proto_status_of(rc);
+				return rc;
+			}
+			x->p = m.payload;
+			x->left = m.len;
+			x->total += m.len;
+		} else if (m.type == PROTO_END) {
+			uint64_t n = 0;
+			if (proto_get_u64(&m, PT_BYTES, &n, NULL) != 1 || n != x->total) {
+				x->code = PS_PROTOCOL;
+				return img_err_set(&x->err, -IMG_E_PROTO,
+						   "END says %llu bytes, %llu arrived",
+						   (unsigned long long)n,
+						   (unsigned long long)x->total);
+			}
+			x->ended = 1;
+			return 0;
+		} else if (m.type == PROTO_ABORT) {
+			char t[512] = "";
+			(void)proto_get_str(&m, PT_TEXT, t, sizeof(t), NULL);
+			x->code = PS_ABORTED;
+			return img_err_set(&x->err, -IMG_E_CANCELLED,
+					   "the client gave up: %s", t[0] ? t : "no reason given");
+		} else {
+			x->code = PS_PROTOCOL;
+			return img_err_set(&x->err, -IMG_E_PROTO,
+					   "message type %u inside an image stream", m.type);
+		}
+	}
+	size_t k = len < x->left ? len : x->left;
+	memcpy(buf, x->p, k);
+	x->p += k;
+	x->left -= k;
+	return (ssize_t)k;
+}
+
+static int do_put(struct conn *cn, const struct proto_msg *m)
+{
+	struct srv *s = cn->s;
+	struct req r;
+	char why[700] = "";
+	const char *w = NULL;
+	uint8_t tok[PROTO_NONCE];
+	uint32_t automatic = 0, code;
+	req_begin(cn, &r, "put");
+	atomic_fetch_add(&s->st.requests, 1);
+	if (proto_get_str(m, PT_PATH, r.path, sizeof(r.path), NULL) != 1 ||
+	    proto_get_str(m, PT_MAC, r.mac, sizeof(r.mac), NULL) < 0 ||
+	    proto_get_u32(m, PT_AUTO, &automatic, NULL) < 0) {
+		send_status(cn, PS_PROTOCOL, "PUT needs a path");
+		req_end(cn, &r, "failed", "malformed PUT");
+		return -1;
+	}
+	int has_tok = proto_get_bytes(m, PT_TOKEN, tok, sizeof(tok), NULL) == 1;
+	if ((code = check_path(cn, r.path, why, sizeof(why)))) {
+		send_status(cn, code, why);
+		req_end(cn, &r, "denied", why);
+		return 0;
+	}
+	pthread_rwlock_rdlock(&s->lock);
+	code = has_tok && token_take(s, tok, r.path) ? PS_OK : write_denied(cn, &w);
+	pthread_rwlock_unlock(&s->lock);
+	if (code) {
+		send_status(cn, code, w);
+		req_end(cn, &r, "denied", w);
+		return 0;
+	}
+	struct srv_upload up;
+	struct img_error e = {0};
+	int rc = srv_upload_open(&up, s->storefd, r.path, &e);
+	if (rc) {
+		code = rc == -IMG_E_USAGE ? PS_BADPATH : proto_status_of(rc);
+		send_status(cn, code, e.msg);
+		req_end(cn, &r, "failed", e.msg);
+		return 0;
+	}
+	if (send_status(cn, PS_OK, NULL)) {
+		srv_upload_discard(&up);
+		req_end(cn, &r, "failed", "connection lost");
+		return -1;
+	}
+	atomic_fetch_add(&s->st.transfers, 1);
+	struct upsrc x = { .cn = cn, .u = &up };
+	struct img_source src = { upsrc_read, &x };
+	struct img_restore_opts vo = { .threads = 1, .verify_only = 1 };
+	struct img_stats st;
+	rc = img_restore(&vo, &src, NULL, &st, &e);
+	if (!rc && !x.ended) {
+		/* The engine read the trailer: the next frame must be END. */
+		uint8_t b;
+		ssize_t n = upsrc_read(&x, &b, 1);
+		rc = n < 0 ? (int)n : n ? img_err_set(&e, -IMG_E_CORRUPT,
+						      "data after the image trailer") : 0;
+	}
+	if (!rc)
+		rc = srv_upload_commit(&up, &e);
+	r.rec.bytes = up.bytes;
+	atomic_fetch_sub(&s->st.transfers, 1);
+	if (rc) {
+		srv_upload_discard(&up);
+		const struct img_error *why2 = x.err.code ? &x.err : &e;
+		code = x.code ? x.code : proto_status_of(rc);
+		char t[700];
+		snprintf(t, sizeof(t), "upload of '%.200s' failed: %.380s; the server keeps its "
+			 "previous image of that name, if any", r.path, why2->msg);
+		if (code == PS_ABORTED || x.code == PS_TIMEOUT)
+			(void)send_status(cn, code, t);
+		else
+			fail_stream(cn, code, t);
+		req_end(cn, &r, "failed", why2->msg);
+		return -1;
+	}
+	atomic_fetch_add(&s->st.received, 1);
+	struct proto_out *o = malloc(sizeof(*o));
+	if (o) {
+		proto_out_init(o, PROTO_STATUS);
+		proto_put_u32(o, PT_CODE, PS_OK);
+		proto_put_u64(o, PT_BYTES, up.bytes);
+		(void)proto_send(&cn->c, o, NULL);
+		free(o);
+	}
+	req_end(cn, &r, "ok", NULL);
+	return 0;
+}
+
+/* ---- download --------------------------------------------------------- */
+
+static int do_get(struct conn *cn, const struct proto_msg *m)
+{
+	struct srv *s = cn->s;
+	struct req r;
+	char why[700] = "";
+	const char *w = NULL;
+	uint32_t code;
+	req_begin(cn, &r, "get");
+	atomic_fetch_add(&s->st.requests, 1);
+	if (proto_get_str(m, PT_PATH, r.path, sizeof(r.path), NULL) != 1 ||
+	    proto_get_str(m, PT_MAC, r.mac, sizeof(r.mac), NULL) < 0) {
+		send_status(cn, PS_PROTOCOL, "GET needs a path");
+		req_end(cn, &r, "failed", "malformed GET");
+		return -1;
+	}
+	if ((code = check_path(cn, r.path, why, sizeof(why)))) {
+		send_status(cn, code, why);
+		req_end(cn, &r, "denied", why);
+		return 0;
+	}
+	pthread_rwlock_rdlock(&s->lock);
+	code = s->conf.restore_keyed ? write_denied(cn, &w) : PS_OK;
+	if (code == PS_NOKEY)
+		w = "this server requires the site key for restores (restore=key) but has "
+		    "no key configured; set key= in imgserv.conf";
+	else if (code)
+		w = "restores from this server need the site key: img -key=FILE";
+	pthread_rwlock_unlock(&s->lock);
+	if (code) {
+		send_status(cn, code, w);
+		req_end(cn, &r, "denied", w);
+		return 0;
+	}
+	struct img_error e = {0};
+	int fd = srv_store_open(s->storefd, r.path, &e);
+	if (fd < 0) {
+		code = fd == -IMG_E_USAGE ? PS_BADPATH : proto_status_of(fd);
+		send_status(cn, code, e.msg);
+		req_end(cn, &r, code == PS_NOTFOUND ? "failed" : "denied", e.msg);
+		return 0;
+	}
+	off_t size = lseek(fd, 0, SEEK_END);
+	(void)lseek(fd, 0, SEEK_SET);
+	struct proto_out *o = malloc(sizeof(*o));
+	uint8_t *buf = malloc(PROTO_DATA_CHUNK);
+	int rc = -ENOMEM;
+	if (o && buf) {
+		proto_out_init(o, PROTO_STATUS);
+		proto_put_u32(o, PT_CODE, PS_OK);
+		proto_put_u64(o, PT_BYTES, (uint64_t)size);
+		rc = proto_send(&cn->c, o, &e);
+	}
+	atomic_fetch_add(&s->st.transfers, 1);
+	uint64_t total = 0;
+	while (!rc) {
+		ssize_t n = read(fd, buf, PROTO_DATA_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = img_err_set(&e, -errno, "reading the image: %s", strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		rc = proto_send_data(&cn->c, buf, (size_t)n, &e);
+		total += (uint64_t)n;
+	}
+	close(fd);
+	free(buf);
+	r.rec.bytes = total;
+	if (!rc) {
+		proto_out_init(o, PROTO_END);
+		proto_put_u64(o, PT_BYTES, total);
+		rc = proto_send(&cn->c, o, &e);
+	}
+	free(o);
+	atomic_fetch_sub(&s->st.transfers, 1);
+	if (rc) {
+		if (rc != -IMG_E_CLOSED && rc != -ETIMEDOUT)
+			(void)send_status(cn, proto_status_of(rc), e.msg);
+		req_end(cn, &r, "failed", e.msg[0] ? e.msg : "sending failed");
+		return -1;
+	}
+	atomic_fetch_add(&s->st.sent, 1);
+	/* The client's verdict on what it restored. */
+	struct proto_msg res;
+	rc = proto_recv(&cn->c, &res, &e);
+	if (rc || res.type != PROTO_RESULT) {
+		req_end(cn, &r, "failed", rc ? e.msg : "no RESULT from the client");
+		return -1;
+	}
+	uint32_t rcode = PS_PROTOCOL;
+	char text[512] = "";
+	(void)proto_get_u32(&res, PT_CODE, &rcode, NULL);
+	(void)proto_get_str(&res, PT_TEXT, text, sizeof(text), NULL);
+	(void)send_status(cn, PS_OK, NULL);
+	req_end(cn, &r, rcode == PS_OK ? "ok" : "failed",
+		rcode == PS_OK ? NULL : text[0] ? text : proto_status_name(rcode));
+	return 0;
+}
+
+/* ---- automatic imaging ------------------------------------------------ */
+
+static int do_auto(struct conn *cn, const struct proto_msg *m)
+{
+	struct srv *s = cn->s;
+	struct req r;
+	struct srv_ident id;
+	struct img_error e = {0};
+	char *hw = malloc(PROTO_MAX_TEXT + 1);
+	char action[16] = "none", arg[PROTO_MAX_PATH + 1] = "", server[300] = "",
+	     name[64] = "", src[32] = "";
+	req_begin(cn, &r, "auto");
+	atomic_fetch_add(&s->st.requests, 1);
+	memset(&id, 0, sizeof(id));
+	id.addr = cn->addr;
+	int bad = !hw;
+	for (int i = 0; !bad && i < 8; i++) {
+		int g = proto_get_str_n(m, PT_MAC, (unsigned)i, id.macs[id.nmacs],
+					sizeof(id.macs[0]), NULL);
+		if (g == 0)
+			break;
+		if (g < 0 || !valid_mac(id.macs[id.nmacs]))
+			bad = 1;
+		else
+			lower(id.macs[id.nmacs++]);
+	}
+	if (bad || !id.nmacs ||
+	    proto_get_str(m, PT_SERIAL, id.serial, sizeof(id.serial), NULL) < 0 ||
+	    proto_get_str(m, PT_PRODUCT, id.product, sizeof(id.product), NULL) < 0 ||
+	    proto_get_str(m, PT_HOSTNAME, id.hostname, sizeof(id.hostname), NULL) < 0 ||
+	    proto_get_str(m, PT_LASTIMAGE, id.lastimage, sizeof(id.lastimage), NULL) < 0 ||
+	    proto_get_u64(m, PT_DISK, &id.disk, NULL) < 0 ||
+	    proto_get_u64(m, PT_MEM, &id.mem, NULL) < 0 ||
+	    proto_get_str(m, PT_HWINFO, hw, PROTO_MAX_TEXT + 1, NULL) < 0) {
+		send_status(cn, PS_BADARG, "AUTO needs at least one MAC (aa:bb:cc:dd:ee:ff) "
+			    "and well-formed identity attributes");
+		req_end(cn, &r, "failed", "malformed AUTO");
+		free(hw);
+		return -1;
+	}
+	snprintf(r.mac, sizeof(r.mac), "%s", id.macs[0]);
+	struct srv_station st = {
+		.mac = id.macs[0], .hostname = id.hostname, .serial = id.serial,
+		.product = id.product, .hwinfo = hw, .disk_bytes = id.disk,
+		.mem_bytes = id.mem, .address = cn->c.peer,
+	};
+	if (srv_station_seen(s->state, &st, &e))
+		srv_say(LOG_ERR, "state: %s", e.msg);
+	free(hw);
+
+	/* Pending one-shot work first, then the rules. */
+	int found = 0;
+	for (int i = 0; i < id.nmacs && !found; i++) {
+		found = srv_work_get(s->state, id.macs[i], action, sizeof(action), arg,
+				     sizeof(arg), &e);
+		if (found == 1) {
+			snprintf(r.mac, sizeof(r.mac), "%s", id.macs[i]);
+			snprintf(src, sizeof(src), "pending work");
+		}
+	}
+	pthread_rwlock_rdlock(&s->lock);
+	if (found != 1) {
+		found = 0;
+		const struct srv_rule *ru = srv_rule_match(&s->conf, &id);
+		if (ru) {
+			snprintf(action, sizeof(action), "%s", ru->action);
+			snprintf(arg, sizeof(arg), "%s", ru->arg);
+			snprintf(server, sizeof(server), "%s", ru->server);
+			snprintf(name, sizeof(name), "%s", ru->name);
+			snprintf(src, sizeof(src), "rule on line %d", ru->line);
+		} else {
+			snprintf(action, sizeof(action), "none");
+			snprintf(src, sizeof(src), "no rule matched");
+		}
+	}
+	if (!server[0] && (strcmp(action, "restore") == 0 || strcmp(action, "make") == 0)) {
+		const struct srv_refer *rf = srv_refer_match(&s->conf, arg);
+		if (rf)
+			snprintf(server, sizeof(server), "%s", rf->server);
+	}
+	pthread_rwlock_unlock(&s->lock);
+
+	struct proto_out *o = malloc(sizeof(*o));
+	if (!o) {
+		req_end(cn, &r, "failed", "out of memory");
+		return -1;
+	}
+	proto_out_init(o, PROTO_WORK);
+	proto_put_str(o, PT_ACTION, action);
+	if (!strcmp(action, "session"))
+		proto_put_str(o, PT_SESSION, arg);
+	else if (arg[0])
+		proto_put_str(o, PT_PATH, arg);
+	if (server[0])
+		proto_put_str(o, PT_SERVER, server);
+	if (name[0])
+		proto_put_str(o, PT_HOSTNAME, name);
+	uint8_t tok[PROTO_NONCE];
+	if (!server[0] && !strcmp(action, "make") && !token_new(s, arg, tok))
+		proto_put_bytes(o, PT_TOKEN, tok, sizeof(tok));
+	int rc = proto_send(&cn->c, o, NULL);
+	free(o);
+	snprintf(r.path, sizeof(r.path), "%s", arg);
+	char what[400];
+	snprintf(what, sizeof(what), "work: %s%s%s (%s)", action,
+		 server[0] ? " on " : "", server, src);
+	if (server[0]) {
+		atomic_fetch_add(&s->st.referrals, 1);
+		req_end(cn, &r, "referred", what);
+	} else {
+		req_end(cn, &r, rc ? "failed" : "ok", what);
+	}
+	return rc ? -1 : 0;
+}
+
+static int do_report(struct conn *cn, const struct proto_msg *m)
+{
+	struct srv *s = cn->s;
+	struct req r;
+	struct img_error e = {0};
+	char action[16] = "", text[512] = "", server[300] = "";
+	uint32_t code = PS_PROTOCOL;
+	req_begin(cn, &r, "report");
+	if (proto_get_str(m, PT_ACTION, action, sizeof(action), NULL) < 0 ||
+	    proto_get_str(m, PT_PATH, r.path, sizeof(r.path), NULL) < 0 ||
+	    proto_get_str(m, PT_MAC, r.mac, sizeof(r.mac), NULL) != 1 ||
+	    !valid_mac(r.mac) ||
+	    proto_get_str(m, PT_TEXT, text, sizeof(text), NULL) < 0 ||
+	    proto_get_str(m, PT_SERVER, server, sizeof(server), NULL) < 0 ||
+	    proto_get_u32(m, PT_CODE, &code, NULL) != 1 ||
+	    proto_get_u64(m, PT_BYTES, &r.rec.bytes, NULL) < 0) {
+		send_status(cn, PS_BADARG, "REPORT needs action, mac and code");
+		req_end(cn, &r, "failed", "malformed REPORT");
+		return -1;
+	}
+	lower(r.mac);
+	if (code == PS_OK) {
+		char pa[16], parg[PROTO_MAX_PATH + 1];
+		if (srv_work_get(s->state, r.mac, pa, sizeof(pa), parg, sizeof(parg), &e) == 1 &&
+		    !strcmp(pa, action) && (!strcmp(parg, r.path)))
+			(void)srv_work_clear(s->state, r.mac, &e);
+		if (!strcmp(action, "restore") || !strcmp(action, "make"))
+			(void)srv_station_image(s->state, r.mac, r.path, now(), &e);
+	}
+	(void)send_status(cn, PS_OK, NULL);
+	char t[700];
+	snprintf(t, sizeof(t), "%s%s%s%s%s", action, server[0] ? " on " : "", server,
+		 code ? ": " : "", code ? text : "");
+	req_end(cn, &r, code == PS_OK ? "ok" : "failed", t);
+	return 0;
+}
+
+static int do_workset(struct conn *cn, const struct proto_msg *m)
+{
+	struct srv *s = cn->s;
+	struct req r;
+	struct img_error e = {0};
+	char action[16] = "", arg[PROTO_MAX_PATH + 1] = "";
+	const char *w = NULL;
+	req_begin(cn, &r, "work");
+	pthread_rwlock_rdlock(&s->lock);
+	uint32_t code = write_denied(cn, &w);
+	pthread_rwlock_unlock(&s->lock);
+	if (proto_get_str(m, PT_ACTION, action, sizeof(action), NULL) != 1 ||
+	    proto_get_str(m, PT_MAC, r.mac, sizeof(r.mac), NULL) < 0 ||
+	    proto_get_str(m, PT_ARG, arg, sizeof(arg), NULL) < 0) {
+		send_status(cn, PS_BADARG, "WORKSET needs an action");
+		req_end(cn, &r, "failed", "malformed WORKSET");
+		return -1;
+	}
+	snprintf(r.path, sizeof(r.path), "%s", arg);
+	if (code) {
+		send_status(cn, code, w);
+		req_end(cn, &r, "denied", w);
+		return 0;
+	}
+	if (!strcmp(action, "list")) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		int rc = f ? srv_work_list(s->state, f, &e) : -ENOMEM;
+		if (f)
+			fclose(f);
+		if (rc)
+			send_status(cn, PS_INTERNAL, e.msg);
+		else
+			send_status(cn, PS_OK, buf);
+		free(buf);
+		req_end(cn, &r, rc ? "failed" : "ok", rc ? e.msg : NULL);
+		return 0;
+	}
+	if (!valid_mac(r.mac)) {
+		send_status(cn, PS_BADARG, "a MAC address looks like 52:54:00:12:34:56");
+		req_end(cn, &r, "failed", "bad MAC");
+		return 0;
+	}
+	lower(r.mac);
+	int rc;
+	if (!strcmp(action, "clear")) {
+		rc = srv_work_clear(s->state, r.mac, &e);
+	} else {
+		if ((!strcmp(action, "restore") || !strcmp(action, "make")) &&
+		    srv_path_check(arg, &e)) {
+			send_status(cn, PS_BADPATH, e.msg);
+			req_end(cn, &r, "failed", e.msg);
+			return 0;
+		}
+		if (!strcmp(action, "session") && !arg[0]) {
+			send_status(cn, PS_BADARG, "session work needs a session name");
+			req_end(cn, &r, "failed", "no session name");
+			return 0;
+		}
+		rc = srv_work_set(s->state, r.mac, action, arg, &e);
+	}
+	send_status(cn, rc == -IMG_E_USAGE ? PS_BADARG : rc ? PS_INTERNAL : PS_OK,
+		    rc ? e.msg : NULL);
+	req_end(cn, &r, rc ? "failed" : "ok", rc ? e.msg : action);
+	return 0;
+}
+
+void srv_stats_text(struct srv *s, char *buf, size_t cap)
+{
+	snprintf(buf, cap,
+		 "Server: %s\n"
+		 "Uptime: %.0f s\n"
+		 "Update Requests: %llu\n"
+		 "Images Sent: %llu\n"
+		 "Images Received: %llu\n"
+		 "Client Referrals: %llu\n"
+		 "Active Transfers: %d\n"
+		 "Active Connections: %d\n"
+		 "Multicast Sessions: 0\n",
+		 s->conf.name, now() - s->started,
+		 (unsigned long long)atomic_load(&s->st.requests),
+		 (unsigned long long)atomic_load(&s->st.sent),
+		 (unsigned long long)atomic_load(&s->st.received),
+		 (unsigned long long)atomic_load(&s->st.referrals),
+		 atomic_load(&s->st.transfers), atomic_load(&s->st.clients));
+}
+
+/* ---- the conversation ------------------------------------------------- */
+
+static int do_auth(struct conn *cn, const struct proto_msg *m)
+{
+	struct srv *s = cn->s;
+	uint8_t cnonce[PROTO_NONCE], proof[32], want[32];
+	if (proto_get_bytes(m, PT_CNONCE, cnonce, sizeof(cnonce), NULL) != 1 ||
+	    proto_get_bytes(m, PT_PROOF, proof, sizeof(proof), NULL) != 1) {
+		send_status(cn, PS_PROTOCOL, "AUTH needs a 32-byte cnonce and proof");
+		return -1;
+	}
+	pthread_rwlock_rdlock(&s->lock);
+	int rc = 0;
+	uint32_t code = PS_OK;
+	const char *why = NULL;
+	if (!s->key) {
+		code = PS_NOKEY;
+		why = "this server has no site key configured: set key=FILE in imgserv.conf "
+		      "(or imgserv -key=FILE)";
+	} else if (proto_proof(s->key, s->keylen, PROTO_LABEL_CLIENT, cn->nonce,
+			       cnonce, want) ||
+		   CRYPTO_memcmp(want, proof, sizeof(want))) {
+		code = PS_AUTHFAIL;
+		why = "the proof does not match this server's site key; check img -key=FILE";
+	} else {
+		rc = proto_proof(s->key, s->keylen, PROTO_LABEL_SERVER, cnonce,
+				 cn->nonce, want);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	if (code || rc) {
+		struct req r;
+		req_begin(cn, &r, "auth");
+		atomic_fetch_add(&s->st.requests, 1);
+		send_status(cn, code ? code : PS_INTERNAL, why);
+		req_end(cn, &r, "denied", why);
+		return code == PS_NOKEY ? 0 : -1;
+	}
+	cn->authed = 1;
+	struct proto_out *o = malloc(sizeof(*o));
+	if (!o)
+		return -1;
+	proto_out_init(o, PROTO_STATUS);
+	proto_put_u32(o, PT_CODE, PS_OK);
+	proto_put_bytes(o, PT_PROOF, want, sizeof(want));
+	rc = proto_send(&cn->c, o, NULL);
+	free(o);
+	return rc ? -1 : 0;
+}
+
+static int handshake(struct conn *cn)
+{
+	struct proto_msg m;
+	struct img_error e = {0};
+	uint32_t ver = 0;
+	if (proto_recv(&cn->c, &m, &e)) {
+		if (e.code != -IMG_E_CLOSED)
+			send_status(cn, e.code == -IMG_E_LIMIT ? PS_TOOLARGE : PS_PROTOCOL, e.msg);
+		return -1;
+	}
+	if (m.type != PROTO_HELLO || proto_get_u32(&m, PT_VERSION, &ver, NULL) != 1) {
+		send_status(cn, PS_PROTOCOL, "the first message must be HELLO with a version");
+		return -1;
+	}
+	if (ver < 1) {
+		send_status(cn, PS_VERSION, "this server speaks protocol version 1");
+		return -1;
+	}
+	(void)proto_get_str(&m, PT_CLIENT, cn->client, sizeof(cn->client), NULL);
+	if (RAND_bytes(cn->nonce, sizeof(cn->nonce)) != 1)
+		return -1;
+	struct proto_out *o = malloc(sizeof(*o));
+	if (!o)
+		return -1;
+	proto_out_init(o, PROTO_WELCOME);
+	proto_put_u32(o, PT_VERSION, PROTO_VERSION);
+	proto_put_u32(o, PT_CAPS, PROTO_CAP_AUTH | PROTO_CAP_AUTO | PROTO_CAP_TOKEN);
+	pthread_rwlock_rdlock(&cn->s->lock);
+	proto_put_str(o, PT_SERVER, cn->s->conf.name);
+	pthread_rwlock_unlock(&cn->s->lock);
+	proto_put_bytes(o, PT_NONCE, cn->nonce, sizeof(cn->nonce));
+	int rc = proto_send(&cn->c, o, NULL);
+	free(o);
+	return rc ? -1 : 0;
+}
+
+static void converse(struct conn *cn)
+{
+	struct proto_msg m;
+	struct img_error e = {0};
+	if (handshake(cn))
+		return;
+	for (;;) {
+		int rc = proto_recv(&cn->c, &m, &e);
+		if (rc) {
+			if (rc != -IMG_E_CLOSED) {
+				srv_say(LOG_WARNING, "%s: %s", cn->c.peer, e.msg);
+				if (rc != -ETIMEDOUT)
+					send_status(cn, rc == -IMG_E_LIMIT ? PS_TOOLARGE
+						    : PS_PROTOCOL, e.msg);
+			}
+			return;
+		}
+		switch (m.type) {
+		case PROTO_AUTH: rc = do_auth(cn, &m); break;
+		case PROTO_PUT: rc = do_put(cn, &m); break;
+		case PROTO_GET: rc = do_get(cn, &m); break;
+		case PROTO_AUTOREQ: rc = do_auto(cn, &m); break;
+		case PROTO_REPORT: rc = do_report(cn, &m); break;
+		case PROTO_WORKSET: rc = do_workset(cn, &m); break;
+		case PROTO_STATS: {
+			char buf[1024];
+			srv_stats_text(cn->s, buf, sizeof(buf));
+			rc = send_status(cn, PS_OK, buf);
+			break;
+		}
+		case PROTO_BYE:
+		case PROTO_PONG:
+			if (m.type == PROTO_BYE)
+				return;
+			continue;
+		default:
+			snprintf(e.msg, sizeof(e.msg), "message type %u is not a request",
+				 m.type);
+			srv_say(LOG_WARNING, "%s: %s", cn->c.peer, e.msg);
+			send_status(cn, PS_UNKNOWN, e.msg);
+			return;
+		}
+		if (rc)
+			return;
+	}
+}
+
+static void *conn_main(void *arg)
+{
+	struct conn *cn = arg;
+	struct srv *s = cn->s;
+	int n = atomic_fetch_add(&s->st.clients, 1) + 1;
+	pthread_rwlock_rdlock(&s->lock);
+	int max = s->conf.max_clients;
+	pthread_rwlock_unlock(&s->lock);
+	if (n > max) {
+		char t[160];
+		snprintf(t, sizeof(t), "this server serves at most %d clients at once; "
+			 "try again in a minute", max);
+		send_status(cn, PS_LIMIT, t);
+		srv_say(LOG_WARNING, "%s: refused, %d clients already", cn->c.peer, max);
+	} else {
+		converse(cn);
+	}
+	proto_conn_close(&cn->c);
+	atomic_fetch_sub(&s->st.clients, 1);
+	free(cn);
+	return NULL;
+}
+
+int srv_listen(struct srv *s, struct img_error *err)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE,
+				  .ai_family = s->conf.address[0] ? AF_UNSPEC : AF_INET6 };
+	struct addrinfo *res = NULL;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", s->conf.port);
+	int g = getaddrinfo(s->conf.address[0] ? s->conf.address : NULL, port, &hints, &res);
+	if (g && !s->conf.address[0]) {
+		hints.ai_family = AF_INET;
+		g = getaddrinfo(NULL, port, &hints, &res);
+	}
+	if (g)
+		return img_err_set(err, -EINVAL, "cannot use address '%s': %s",
+				   s->conf.address, gai_strerror(g));
+	int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
+	int one = 1, zero = 0, rc = 0;
+	if (fd < 0) {
+		rc = img_err_set(err, -errno, "socket: %s", strerror(errno));
+		goto out;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (res->ai_family == AF_INET6 && !s->conf.address[0])
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		rc = img_err_set(err, -errno, "cannot listen on %s port %d: %s%s",
+				 s->conf.address[0] ? s->conf.address : "all addresses",
+				 s->conf.port, strerror(errno),
+				 errno == EADDRINUSE ? " (is another imgserv running?)" : "");
+		close(fd);
+		goto out;
+	}
+	s->listenfd = fd;
+out:
+	freeaddrinfo(res);
+	return rc;
+}
+
+int srv_run(struct srv *s)
+{
+	while (!atomic_load(&s->stop)) {
+		struct pollfd p = { s->listenfd, POLLIN, 0 };
+		int n = poll(&p, 1, 500);
+		if (n <= 0)
+			continue;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(s->listenfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct conn *cn = calloc(1, sizeof(*cn));
+		pthread_rwlock_rdlock(&s->lock);
+		int tmo = s->conf.timeout * 1000;
+		pthread_rwlock_unlock(&s->lock);
+		if (!cn || proto_conn_init(&cn->c, fd, tmo, NULL)) {
+			free(cn);
+			continue;
+		}
+		cn->s = s;
+		if (ss.ss_family == AF_INET) {
+			cn->addr = ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr);
+		} else if (ss.ss_family == AF_INET6) {
+			const uint8_t *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+			static const uint8_t v4[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+			if (!memcmp(a, v4, 12)) {
+				cn->addr = (uint32_t)a[12] << 24 | a[13] << 16 | a[14] << 8 | a[15];
+				snprintf(cn->c.peer, sizeof(cn->c.peer), "%u.%u.%u.%u:%u", a[12],
+					 a[13], a[14], a[15],
+					 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+			}
+		}
+		pthread_t t;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&at, 1 << 20);
+		if (pthread_create(&t, &at, conn_main, cn)) {
+			proto_conn_close(&cn->c);
+			free(cn);
+		}
+		pthread_attr_destroy(&at);
+	}
+	return 0;
+}

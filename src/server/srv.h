@@ -1,0 +1,159 @@
+/* srv.h - imgserv's parts: configuration and rules (conf.c), the image
+ * store (store.c), the protocol server (serve.c), durable state
+ * (state.c).  main.c is the command line. */
+#ifndef SRV_H
+#define SRV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "img.h"
+#include "proto.h"
+#include "state.h"
+
+#define SRV_MAX_RULES 256
+#define SRV_MAX_REFER 64
+
+/* One automatic-imaging rule: all given matches must hold; first match
+ * wins.  Empty strings and zero numbers do not take part. */
+struct srv_rule {
+	int line;                 /* in the configuration file */
+	char mac[32];             /* MAC or glob: 52:54:00:* */
+	char serial[128];         /* glob */
+	char product[128];        /* glob */
+	char hostname[64];        /* glob */
+	uint32_t net, netmask;    /* subnet (host order); netmask 0: any */
+	uint64_t disk_min, disk_max; /* disk size bounds in bytes; 0: none */
+	char action[16];          /* none, restore, make, session */
+	char arg[PROTO_MAX_PATH]; /* image path or session name */
+	char server[300];         /* refer to this server (HOST[:PORT]) */
+	char name[64];            /* workstation name to set after restore */
+};
+
+/* Images under prefix live on another server. */
+struct srv_refer {
+	char prefix[PROTO_MAX_PATH];
+	char server[300];
+};
+
+struct srv_conf {
+	char address[128];        /* -i: / address=; "" all */
+	char name[128];           /* -s: / name=; "" the host name */
+	int port;                 /* -port= / port= */
+	char store[1024];         /* -store= / store= */
+	char state[1024];         /* -state= / state=: directory of state.db */
+	char key[1024];           /* -key= / key=: site key file, "" none */
+	int restore_keyed;        /* restore=key */
+	int timeout;              /* seconds without progress */
+	int max_clients;
+	char pidfile[1024];
+	struct srv_rule *rules;   /* malloc'd */
+	int nrules;
+	struct srv_refer *refer;  /* malloc'd */
+	int nrefer;
+};
+
+/* Defaults, then the file (if path is not NULL; a missing default file is
+ * not an error: must_exist 0), overriding what the file sets.  Empty
+ * values mean the default. */
+void srv_conf_defaults(struct srv_conf *c);
+int srv_conf_load(struct srv_conf *c, const char *path, int must_exist,
+		  struct img_error *err);
+void srv_conf_free(struct srv_conf *c);
+
+/* Parse one rule ("mac=52:54:00:* action=restore path=lab/a.img"). */
+int srv_rule_parse(struct srv_rule *r, const char *text, struct img_error *err);
+
+/* What a workstation says about itself (the AUTO request). */
+struct srv_ident {
+	char macs[8][18];
+	int nmacs;
+	char serial[128], product[128], hostname[64], lastimage[256];
+	uint64_t disk, mem;
+	uint32_t addr;            /* source IPv4, host order; 0 unknown */
+};
+/* The first rule matching id, or NULL. */
+const struct srv_rule *srv_rule_match(const struct srv_conf *c,
+				      const struct srv_ident *id);
+/* The referral entry path falls under, or NULL. */
+const struct srv_refer *srv_refer_match(const struct srv_conf *c,
+					const char *path);
+
+/* ---- store ---------------------------------------------------------- */
+
+/* Check a client's image path: relative, no "." or ".." components, no
+ * empty components, no control characters, at most PROTO_MAX_PATH bytes.
+ * Returns 0 or -IMG_E_USAGE with the reason. */
+int srv_path_check(const char *path, struct img_error *err);
+
+/* Open an image for reading inside the store (symlinks that leave it are
+ * refused by the kernel: openat2 RESOLVE_BENEATH). */
+int srv_store_open(int storefd, const char *path, struct img_error *err);
+
+/* An upload in progress: a temporary file beside the final name. */
+struct srv_upload {
+	int dirfd;                /* the image's directory, owned */
+	int fd;                   /* the temporary file, owned */
+	char tmp[300];            /* its name in dirfd */
+	char base[300];           /* the final name in dirfd */
+	uint64_t bytes;
+};
+int srv_upload_open(struct srv_upload *u, int storefd, const char *path,
+		    struct img_error *err);
+int srv_upload_write(struct srv_upload *u, const void *p, size_t n,
+		     struct img_error *err);
+/* fsync, rename over the final name, fsync the directory. */
+int srv_upload_commit(struct srv_upload *u, struct img_error *err);
+/* Remove the temporary file; the final name is untouched. */
+void srv_upload_discard(struct srv_upload *u);
+/* Remove temporary files a killed server left behind; returns how many. */
+int srv_store_sweep(int storefd);
+
+/* ---- the server ----------------------------------------------------- */
+
+struct srv_stats {
+	atomic_ullong requests;   /* Update Requests */
+	atomic_ullong sent;       /* Images Sent */
+	atomic_ullong received;   /* Images Received */
+	atomic_ullong referrals;  /* Client Referrals */
+	atomic_int transfers;     /* active transfers */
+	atomic_int clients;       /* connections */
+};
+
+/* A one-time upload token handed out with automatic "make" work. */
+#define SRV_MAX_TOKENS 256
+struct srv_token {
+	uint8_t t[PROTO_NONCE];
+	char path[PROTO_MAX_PATH + 1];
+	double expires;
+};
+
+struct srv {
+	pthread_rwlock_t lock;    /* guards conf and key (SIGHUP reload) */
+	struct srv_conf conf;
+	uint8_t *key;             /* site key, NULL: none configured */
+	size_t keylen;
+	int storefd;
+	int listenfd;
+	struct srv_state *state;
+	struct srv_stats st;
+	double started;
+	pthread_mutex_t tok_lock; /* one-time upload tokens */
+	struct srv_token *tokens; /* SRV_MAX_TOKENS, malloc'd */
+	int ntokens;
+	atomic_int stop;
+};
+
+/* Bind and listen; returns 0 or a negative code. */
+int srv_listen(struct srv *s, struct img_error *err);
+/* Accept and serve until s->stop; one thread per connection. */
+int srv_run(struct srv *s);
+/* Statistics as "Name: value" lines. */
+void srv_stats_text(struct srv *s, char *buf, size_t cap);
+
+/* Log to stderr (foreground) or syslog (daemon). */
+void srv_say(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+extern int srv_use_syslog;
+
+#endif
