@@ -39,7 +39,7 @@ static void on_signal(int sig)
 struct opts {
 	const char *conf;
 	int conf_given;
-	const char *address, *name, *store, *state, *key, *port;
+	const char *address, *name, *store, *state, *key, *port, *pidfile;
 	int foreground;
 	const char *cmd;          /* NULL: run the server */
 	const char *remote;       /* -i HOST[:PORT] for -status and -work */
@@ -54,7 +54,7 @@ static void usage(FILE *f)
 		"imgserv %s - the img imaging server\n\n"
 		"usage:\n"
 		"  imgserv [-i:IP] [-s:NAME] [-port=N] [-store=DIR] [-state=DIR]\n"
-		"          [-key=FILE] [-conf=FILE] [-foreground]\n"
+		"          [-key=FILE] [-conf=FILE] [-pidfile=FILE] [-foreground]\n"
 		"      run the server (a daemon unless -foreground); SIGHUP reloads the\n"
 		"      configuration, SIGTERM stops it\n"
 		"  imgserv -status [-i HOST[:PORT]]\n"
@@ -99,6 +99,8 @@ static int parse(struct opts *o, int argc, char **argv)
 			o->state = a + 7;
 		else if (!strncmp(a, "-key=", 5))
 			o->key = a + 5;
+		else if (!strncmp(a, "-pidfile=", 9))
+			o->pidfile = a + 9;
 		else if (!strncmp(a, "-conf=", 6)) {
 			o->conf = a + 6;
 			o->conf_given = 1;
@@ -141,6 +143,7 @@ static int load_conf(const struct opts *o, struct srv_conf *c, struct img_error 
 	SET(store, o->store);
 	SET(state, o->state);
 	SET(key, o->key);
+	SET(pidfile, o->pidfile);
 #undef SET
 	if (o->port) {
 		char *end;

@@ -39,6 +39,7 @@ fatal() { fail "$*"; echo "FAIL: aborting $E2E_NAME"; exit 1; }
 
 e2e_cleanup() {
 	local rc=$? i
+	declare -F srv_cleanup >/dev/null && srv_cleanup
 	for ((i = ${#E2E_MOUNTS[@]} - 1; i >= 0; i--)); do
 		umount "${E2E_MOUNTS[i]}" 2>/dev/null || umount -l "${E2E_MOUNTS[i]}" 2>/dev/null
 	done
@@ -259,4 +260,55 @@ losetup_part() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# ---- imaging servers -----------------------------------------------------
+# srv_start DIR [imgserv options...]: runs build's imgserv in the foreground
+# on 127.0.0.1 and a free port, with DIR/store, DIR/state, DIR/imgserv.conf
+# (created empty if missing; write rules there before) and DIR/pid.  Sets
+# SRV_PORT and SRV_PID; the server's log is DIR/log.  Stopped at exit.
+IMGSERV=${IMGSERV:-$(dirname "${IMG:-/nonexistent}")/imgserv}
+PROTOCLIENT="$E2E_DIR/protoclient.py"
+E2E_SERVERS=()
+srv_start() {
+	local dir=$1 port i
+	shift
+	[ -x "$IMGSERV" ] || fatal "no imgserv binary at $IMGSERV"
+	mkdir -p "$dir"
+	[ -f "$dir/imgserv.conf" ] || : >"$dir/imgserv.conf"
+	for i in $(seq 50); do
+		port=$((20000 + RANDOM % 9000))
+		ss -Hltn "sport = :$port" 2>/dev/null | grep -q . || break
+	done
+	"$IMGSERV" -foreground -i:127.0.0.1 -port="$port" -store="$dir/store" \
+		-state="$dir/state" -conf="$dir/imgserv.conf" -pidfile="$dir/pid" \
+		"$@" 2>>"$dir/log" &
+	SRV_PID=$!
+	SRV_PORT=$port
+	E2E_SERVERS+=("$SRV_PID")
+	for i in $(seq 100); do
+		"$IMGSERV" -status -i "127.0.0.1:$port" -conf=/dev/null >/dev/null 2>&1 && return 0
+		kill -0 "$SRV_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	sed 's/^/#   server: /' "$dir/log"
+	fatal "imgserv did not start on port $port"
+}
+# srv_stat PORT NAME: one statistic of a running server
+srv_stat() {
+	"$IMGSERV" -status -i "127.0.0.1:$1" -conf=/dev/null | sed -n "s/^$2: //p"
+}
+# expect_stat PORT NAME VALUE
+expect_stat() {
+	local v
+	v=$(srv_stat "$1" "$2")
+	if [ "$v" = "$3" ]; then pass "server statistic $2 is $3"
+	else fail "server statistic $2 is '$v', expected $3"; fi
+}
+# mkkey FILE: a fresh site key
+mkkey() { head -c 32 /dev/urandom | base64 >"$1" && chmod 600 "$1"; }
+srv_cleanup() {
+	local p
+	for p in "${E2E_SERVERS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${E2E_SERVERS[@]}"; do wait "$p" 2>/dev/null; done
 }
