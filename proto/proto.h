@@ -89,9 +89,9 @@ int proto_parse_header(const uint8_t hdr[PROTO_HDR], uint16_t *type,
 int proto_parse_attrs(struct proto_msg *m, struct img_error *err);
 
 /* Attribute getters.  Return 1 when found and valid, 0 when absent,
- * negative (-IMG_E_PROTO, message in err) when present but malformed:
- * a string with NUL bytes or longer than cap - 1, a number of the wrong
- * size, bytes of the wrong size. */
+ * negative when present but malformed, with a message in err:
+ * -IMG_E_LIMIT for a string longer than cap - 1, -IMG_E_PROTO for a
+ * string with NUL bytes, a number or bytes of the wrong size. */
 int proto_get_str(const struct proto_msg *m, uint16_t tag, char *buf,
 		  size_t cap, struct img_error *err);
 int proto_get_u32(const struct proto_msg *m, uint16_t tag, uint32_t *v,
