@@ -616,7 +616,7 @@ static int do_report(struct conn *cn, const struct proto_msg *m)
 	}
 	(void)send_status(cn, PS_OK, NULL);
 	char t[700];
-	snprintf(t, sizeof(t), "%s%s%s%s%s", action, server[0] ? " on " : "", server,
+	snprintf(t, sizeof(t), "%s%s%.200s%s%.400s", action, server[0] ? " on " : "", server,
 		 code ? ": " : "", code ? text : "");
 	req_end(cn, &r, code == PS_OK ? "ok" : "failed", t);
 	return 0;
