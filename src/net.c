@@ -240,7 +240,8 @@ int img_auto(const struct img_auto_opts *o, const struct img_callbacks *cb,
 			snprintf(id.hostname, sizeof(id.hostname), "%s", isd.name);
 		snprintf(lastimage, sizeof(lastimage), "%s", isd.last_image);
 	}
-	const char *mac = o->mac && *o->mac ? o->mac : id.nmacs ? id.macs[0] : "";
+	char mac[18] = "";
+	snprintf(mac, sizeof(mac), "%s", o->mac && *o->mac ? o->mac : id.nmacs ? id.macs[0] : "");
 
 	rc = connect_to(o->net, NULL, &cl, err);
 	if (rc)
@@ -248,7 +249,8 @@ int img_auto(const struct img_auto_opts *o, const struct img_callbacks *cb,
 	rc = ask_work(&cl, &id, o->mac, lastimage, &m, err);
 	if (rc)
 		goto out;
-	if (proto_get_str(&m, PT_ACTION, res->action, sizeof(res->action), err) != 1 ||
+	if (proto_get_str(&m, PT_MAC, mac, sizeof(mac), err) < 0 ||
+	    proto_get_str(&m, PT_ACTION, res->action, sizeof(res->action), err) != 1 ||
 	    proto_get_str(&m, PT_PATH, res->path, sizeof(res->path), err) < 0 ||
 	    proto_get_str(&m, PT_SERVER, res->server, sizeof(res->server), err) < 0 ||
 	    proto_get_str(&m, PT_SESSION, session, sizeof(session), err) < 0 ||

@@ -559,6 +559,7 @@ static int do_auto(struct conn *cn, const struct proto_msg *m)
 	}
 	proto_out_init(o, PROTO_WORK);
 	proto_put_str(o, PT_ACTION, action);
+	proto_put_str(o, PT_MAC, r.mac);   /* the MAC the work is for */
 	if (!strcmp(action, "session"))
 		proto_put_str(o, PT_SESSION, arg);
 	else if (arg[0])
