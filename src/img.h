@@ -307,7 +307,8 @@ int img_server_work(const struct img_net *n, const char *mac,
  * IMG_ISD_SIZE bytes ending at 1 MiB, and only on a disk with an MBR or
  * GPT whose partitions all start at or after 1 MiB (a GPT's primary entry
  * array must also end before the area).  Record layout: img(8), section
- * IMAGE-SAFE DATA. */
+ * IMAGE-SAFE DATA.  These functions keep no state: any thread may call
+ * them, on different disks at once. */
 #define IMG_ISD_OFFSET 1044480ULL   /* bytes from the disk start */
 #define IMG_ISD_SIZE 4096u
 #define IMG_ISD_NAME_MAX 63         /* bytes, without the NUL */

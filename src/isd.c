@@ -572,10 +572,10 @@ out:
 	return rc;
 }
 
-static void warn(const struct img_callbacks *cb, enum img_level level,
+static void say(const struct img_callbacks *cb, enum img_level level,
 		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void warn(const struct img_callbacks *cb, enum img_level level,
+static void say(const struct img_callbacks *cb, enum img_level level,
 		 const char *fmt, ...)
 {
 	char msg[1600];
@@ -600,7 +600,7 @@ int img_isd_restore_end(const struct img_dev *d, const struct img_isd *before,
 	} else if (image_name) {
 		found = img_isd_read_dev(d, &rec, &e);
 		if (found < 0) {
-			warn(cb, IMG_WARN, "image-safe data not updated: %s", e.msg);
+			say(cb, IMG_WARN, "image-safe data not updated: %s", e.msg);
 			return 0;
 		}
 	}
@@ -620,7 +620,7 @@ int img_isd_restore_end(const struct img_dev *d, const struct img_isd *before,
 	}
 	int rc = img_isd_write_dev(d, &rec, &e);
 	if (!rc) {
-		warn(cb, IMG_DEBUG, "image-safe data on %s %s", d->path,
+		say(cb, IMG_DEBUG, "image-safe data on %s %s", d->path,
 		     found > 0 ? "kept" : "created");
 		return 0;
 	}
@@ -634,10 +634,10 @@ int img_isd_restore_end(const struct img_dev *d, const struct img_isd *before,
 		img_isd_format(&rec, text, sizeof(text));
 		for (char *q = text; (q = strchr(q, '\n')); )
 			*q = q[1] ? ';' : 0;
-		warn(cb, IMG_WARN, "the workstation's image-safe data could not be put back and is lost (%s): %s",
+		say(cb, IMG_WARN, "the workstation's image-safe data could not be put back and is lost (%s): %s",
 		     text, e.msg);
 	} else {
-		warn(cb, IMG_WARN, "image-safe data not %s: %s",
+		say(cb, IMG_WARN, "image-safe data not %s: %s",
 		     found > 0 ? "updated" : "recorded", e.msg);
 	}
 	return 0;

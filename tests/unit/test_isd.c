@@ -323,6 +323,26 @@ static void test_disk(void)
 	CHECK(area_is(raw, 0), "table-less disk was written");
 	CHECK(img_isd_read(raw, &r, &e) == 0, "no table: read");
 	CHECK(img_isd_read(path("missing.img"), &r, &e) == -ENOENT, "missing disk: %s", e.msg);
+
+	/* Sector 0 ends in 55 AA but is no MBR: a FAT boot sector, an entry
+	 * with a bad status byte, an entry past the disk's end. */
+	static const struct { int at; uint8_t v; const char *msg; } not_mbr[] = {
+		{ 54, 'F', "filesystem on the whole disk" },
+		{ 446, 0x12, "not a valid MBR" },
+		{ 446 + 15, 0x7f, "not a valid MBR" },
+	};
+	for (size_t i = 0; i < sizeof(not_mbr) / sizeof(not_mbr[0]); i++) {
+		const char *f = path(i == 0 ? "fat.img" : i == 1 ? "status.img" : "past.img");
+		mbr_disk(f, 8 * MIB, 2048);
+		if (not_mbr[i].at == 54)
+			put(f, "FAT16   ", 8, 54);
+		else
+			put(f, &not_mbr[i].v, 1, not_mbr[i].at);
+		rc = img_isd_write(f, &w, &e);
+		CHECK(rc == -IMG_E_TABLE && strstr(e.msg, not_mbr[i].msg), "not an MBR %zu: %d %s",
+		      i, rc, e.msg);
+		CHECK(area_is(f, 0), "not an MBR %zu: written", i);
+	}
 }
 
 static void test_gpt(void)
@@ -356,6 +376,16 @@ static void test_gpt(void)
 	put(dmg, &x, 1, 512 + 60);
 	rc = img_isd_write(dmg, &w, &e);
 	CHECK(rc == -IMG_E_TABLE && strstr(e.msg, "damaged"), "gpt bad header: %d %s", rc, e.msg);
+
+	/* A protective MBR without a GPT header behind it. */
+	const char *gone = path("gptgone.img");
+	gpt_disk(gone, 8 * MIB, 2, 2048);
+	uint8_t zero[512] = {0};
+	put(gone, zero, sizeof(zero), 512);
+	rc = img_isd_write(gone, &w, &e);
+	CHECK(rc == -IMG_E_TABLE && strstr(e.msg, "header is missing"), "gpt no header: %d %s",
+	      rc, e.msg);
+	CHECK(area_is(gone, 0), "gpt without header written");
 }
 
 /* ---- through capture and restore ------------------------------------- */
