@@ -274,6 +274,19 @@ def cmd_many_get(addr, path, n, expect_sha):
     return 0 if good == n else 1
 
 
+def cmd_workset(addr, keyfile, mac, action, want):
+    """WORKSET MAC ACTION (keyfile '-': no AUTH); expect status WANT."""
+    c = Conn(addr)
+    c.hello()
+    if keyfile != "-":
+        code, text, _ = c.auth(keyfile)
+        out("auth", code, text)
+        if code:   # a failed proof ends the conversation
+            return 0 if code == int(want) else 1
+    c.send(frame(WORKSET, attr(T_MAC, mac) + attr(19, action) + attr(20, "lab/x.img")))
+    return expect_status(c, want)
+
+
 def cmd_hold(addr, seconds):
     """Open a connection, say HELLO, then say nothing for SECONDS."""
     c = Conn(addr, timeout=float(seconds) + 30)

@@ -61,6 +61,16 @@ head -c 5 /dev/urandom >"$WORK/short"
 run_img -makep "$S" lab/b.img -key="$WORK/short" -disk="$WORK/src.img"
 expect_fail "upload with a too short key" "16 to 4096 bytes"
 
+# server state changes need the key too, also when asked directly
+for c in "- 4" "$WORK/wrong 5"; do
+	set -- $c
+	if python3 "$PROTOCLIENT" "$S" workset "$1" 52:54:00:00:00:09 restore "$2" >"$WORK/ws" 2>&1; then
+		pass "WORKSET with key '$(basename "$1")' refused with status $2"
+	else
+		fail "WORKSET with key '$(basename "$1")': $(tr '\n' ' ' <"$WORK/ws")"
+	fi
+done
+
 srv_start "$WORK/nokey"
 run_img -makep "127.0.0.1:$SRV_PORT" lab/b.img -key="$WORK/key" -disk="$WORK/src.img"
 expect_fail "upload to a server without a key" "no site key" "key="
@@ -84,7 +94,9 @@ run_check "$WORK/src.img" "$WORK/dst.img"
 
 # The first server counted every request, refused ones included: the
 # upload, the GET after the malformed frames, 7 escaping GETs, 3 refused
-# uploads and the failed AUTH (13); malformed first frames are no
+# uploads and the failed AUTH (13), plus the two refused WORKSETs: the
+# unauthenticated one is logged as work, not counted; the wrong key is a
+# failed AUTH (14); malformed first frames are no
 # requests, and missing or short key files never reached the server.
-expect_stat "${S#*:}" "Update Requests" 13
+expect_stat "${S#*:}" "Update Requests" 14
 e2e_finish

@@ -8,8 +8,10 @@ e2e_init server_roundtrip
 
 copy_fixture gpt small "$WORK/src.img"
 mkkey "$WORK/key"
-srv_start "$WORK/srv" -key="$WORK/key"
+srv_start "$WORK/srv" -key="$WORK/key" -s:lab-server-1
 S=127.0.0.1:$SRV_PORT
+[ "$(srv_stat "$SRV_PORT" Server)" = lab-server-1 ] && pass "-s: names the server" ||
+	fail "server name is '$(srv_stat "$SRV_PORT" Server)'"
 
 run_img -makep "$S" lab/win.img -key="$WORK/key" -disk="$WORK/src.img"
 expect_rc 0 "img -makep to the server"
