@@ -69,15 +69,8 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 # fixture, cached next to the runs, keyed by the fixture scripts
-key=$(cat "$fixtures/mkdisk.sh" "$fixtures/gentree.py" | sha256sum | cut -c1-12)
-src="$workdir/gpt-$size-$key.img"
-if [ ! -f "$src" ]; then
-	rm -f "$workdir/gpt-$size-"*.img
-	echo "building the $size GPT fixture ..." >&2
-	"$fixtures/mkdisk.sh" gpt "$src.tmp" "$size" || die "mkdisk.sh failed"
-	mv "$src.tmp" "$src"
-fi
-disksize=$(stat -c %s "$src")
+. "$top/bench/lib.sh"
+bench_fixture "$workdir" "$size"
 
 mkloop() { # mkloop FILE [OFFSET SIZE] -> LOOPDEV
 	if [ $# = 3 ]; then LOOPDEV=$(losetup -f --show -o "$2" --sizelimit "$3" "$1")
@@ -103,15 +96,13 @@ dropcache() {
 
 # partitions partclone supports: NUMBER OFFSET SIZE PCFS
 parts=() others=()
-while read -r n off len _; do
-	fs=$(blkid -p -O "$off" -o value -s TYPE "$src" 2>/dev/null || true)
-	case $fs in
-	ext2|ext3|ext4) parts+=("$n $off $len extfs");;
-	ntfs) parts+=("$n $off $len ntfs");;
-	vfat) parts+=("$n $off $len fat");;
-	*) others+=("$n");;
+bench_parts "$src"
+for p in "${partlist[@]}"; do
+	case $p in
+	*" raw") others+=("${p%% *}");;
+	*) parts+=("$p");;
 	esac
-done < <(python3 "$fixtures/cmpfs.py" parts "$src")
+done
 [ ${#parts[@]} -gt 0 ] || die "no partclone-supported partitions in $src"
 xopts=()
 for n in "${others[@]}"; do xopts+=("-x=$n"); done
