@@ -358,12 +358,14 @@ static const struct mode modes[] = {
 	  "(relative to the server's image store).  The server checks the image as\n"
 	  "it arrives and replaces PATH only when the whole image is there and\n"
 	  "valid.  Writes need the site key (-key=FILE, the file the server has).\n"
-	  "Options as for -makel.\n" },
+	  "Options as for -makel, and -timeout=S: give up after S seconds without\n"
+	  "progress (default 120).\n" },
 	{ "restorep", "rp", 2, 2, run_restorep,
 	  "img -restorep SERVER[:PORT] PATH [-ap=aN:pM ...] [-key=FILE] [-disk=PATH ...]",
 	  "Restore the image PATH from the imaging server, writing while it arrives;\n"
 	  "every chunk is verified before it is written.  Options as for -restorel.\n"
-	  "-key=FILE when the server wants the key for restores.\n" },
+	  "-key=FILE when the server wants the key for restores; -timeout=S as for\n"
+	  "-makep.\n" },
 	{ "auto", "a", 0, 1, run_auto,
 	  "img -auto [SERVER[:PORT]] [-mac=MAC] [-key=FILE] [-disk=PATH ...]",
 	  "Automatic imaging: tell the server who this workstation is (MACs, DMI\n"
@@ -432,7 +434,7 @@ static int run_help(struct args *a)
 		printf("  %s\n", modes[i].usage);
 	printf("\nShort forms: -ml, -rl, -mp, -rp, -a; the leading dash is optional (img makel FILE).\n"
 	       "img -help MODE describes one mode.  Exit status: 0 success, 1 failure,\n"
-	       "2 bad command line.  See img(8) and img-image(5).\n");
+	       "2 bad command line.  See img(8), imgserv(8), img-image(5), img-protocol(7).\n");
 	return 0;
 }
 
