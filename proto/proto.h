@@ -168,6 +168,18 @@ int proto_connect(const char *host, int port, int timeout_ms,
 		  struct img_error *err);
 
 
+/* ---- multicast session names ------------------------------------------ */
+
+#define PROTO_MAX_SESSION 64
+
+/* A session name: 1 to 64 letters, digits, '-', '_', '.'.  Returns 0 or
+ * -IMG_E_USAGE saying what is wrong. */
+int proto_session_check(const char *name, struct img_error *err);
+/* The multicast group of a session: "231.A.B.C" where A, B, C are the
+ * first three bytes of SHA-256 of the name in lower case (names are
+ * case-blind).  Stable: part of the protocol. */
+int proto_session_group(const char *name, char out[16], struct img_error *err);
+
 /* ---- client side ------------------------------------------------------ */
 
 struct proto_client {
