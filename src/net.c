@@ -54,14 +54,17 @@ static int send_request(struct proto_client *cl, uint16_t type,
 	return rc;
 }
 
-/* The sink's or source's own error says more than the engine's. */
+/* When the sink or source failed, that failure stopped the job, and its
+ * own error (the server's reason, the lost connection) says more than the
+ * engine's "cannot write/read the image". */
 static int pick_error(int rc, const struct img_error *inner,
 		      struct img_error *err)
 {
-	if (rc && inner->code && err && (rc == inner->code || rc == -IMG_E_CLOSED ||
-					 inner->code != -IMG_E_CLOSED))
+	if (!rc || !inner->code)
+		return rc;
+	if (err)
 		*err = *inner;
-	return rc && inner->code ? inner->code : rc;
+	return inner->code;
 }
 
 static int make_net(const struct img_make_opts *o, const struct img_net *n,
@@ -319,31 +322,30 @@ out:
 
 /* ---- server queries -------------------------------------------------- */
 
-static int text_reply(struct proto_client *cl, struct proto_out *o, char *buf,
-		      size_t cap, struct img_error *err)
+/* Connect, send o, and return the text of the server's STATUS answer. */
+static int query(const struct img_net *n, struct proto_out *o, char *buf,
+		 size_t cap, struct img_error *err)
 {
-	int rc = proto_send(&cl->c, o, err);
+	struct proto_client cl;
+	int rc = connect_to(n, NULL, &cl, err);
+	if (rc)
+		return rc;
+	rc = proto_send(&cl.c, o, err);
 	if (!rc)
-		rc = proto_client_status(cl, buf, cap, NULL, err);
+		rc = proto_client_status(&cl, buf, cap, NULL, err);
+	proto_client_close(&cl);
 	return rc;
 }
 
 int img_server_stats(const struct img_net *n, char *buf, size_t cap,
 		     struct img_error *err)
 {
-	struct proto_client cl;
-	int rc = connect_to(n, NULL, &cl, err);
-	if (rc)
-		return rc;
 	struct proto_out *o = malloc(sizeof(*o));
-	if (!o) {
-		rc = img_err_set(err, -ENOMEM, "out of memory");
-	} else {
-		proto_out_init(o, PROTO_STATS);
-		rc = text_reply(&cl, o, buf, cap, err);
-		free(o);
-	}
-	proto_client_close(&cl);
+	if (!o)
+		return img_err_set(err, -ENOMEM, "out of memory");
+	proto_out_init(o, PROTO_STATS);
+	int rc = query(n, o, buf, cap, err);
+	free(o);
 	return rc;
 }
 
@@ -351,21 +353,14 @@ int img_server_work(const struct img_net *n, const char *mac,
 		    const char *action, const char *arg, char *buf, size_t cap,
 		    struct img_error *err)
 {
-	struct proto_client cl;
-	int rc = connect_to(n, NULL, &cl, err);
-	if (rc)
-		return rc;
 	struct proto_out *o = malloc(sizeof(*o));
-	if (!o) {
-		rc = img_err_set(err, -ENOMEM, "out of memory");
-	} else {
-		proto_out_init(o, PROTO_WORKSET);
-		proto_put_str(o, PT_MAC, mac);
-		proto_put_str(o, PT_ACTION, action);
-		proto_put_str(o, PT_ARG, arg);
-		rc = text_reply(&cl, o, buf, cap, err);
-		free(o);
-	}
-	proto_client_close(&cl);
+	if (!o)
+		return img_err_set(err, -ENOMEM, "out of memory");
+	proto_out_init(o, PROTO_WORKSET);
+	proto_put_str(o, PT_MAC, mac);
+	proto_put_str(o, PT_ACTION, action);
+	proto_put_str(o, PT_ARG, arg);
+	int rc = query(n, o, buf, cap, err);
+	free(o);
 	return rc;
 }

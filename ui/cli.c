@@ -67,55 +67,6 @@ static const char *const *disk_list(struct args *a)
 	return a->ndisks ? a->disks : NULL;
 }
 
-static int run_make(struct args *a)
-{
-	struct img_make_opts o = {
-		.disks = disk_list(a), .ndisks = a->ndisks, .level = a->level,
-		.codec = a->codec, .exclude = a->exclude, .nexclude = a->nexclude,
-		.threads = a->threads,
-	};
-	struct ui_progress u;
-	struct img_callbacks cb = { ui_progress_cb, ui_message_cb, NULL, &u };
-	struct img_error e = {0};
-	struct img_stats st;
-	ui_progress_init(&u);
-	int rc = img_make_file(&o, a->file, &cb, &st, &e);
-	ui_progress_end(&u);
-	if (rc)
-		return fail(&e, rc);
-	summary("captured", &st);
-	printf("%s\n", a->file);
-	return 0;
-}
-
-static int run_restore_common(struct args *a, int verify)
-{
-	struct img_restore_opts o = {
-		.disks = disk_list(a), .ndisks = a->ndisks, .maps = a->maps,
-		.nmaps = a->nmaps, .threads = a->threads, .verify_only = verify,
-	};
-	o.image_name = verify ? NULL : a->file; /* last image in the image-safe data */
-	struct ui_progress u;
-	struct img_callbacks cb = { ui_progress_cb, ui_message_cb, NULL, &u };
-	struct img_error e = {0};
-	struct img_stats st;
-	ui_progress_init(&u);
-	int rc = img_restore_file(&o, a->file, &cb, &st, &e);
-	ui_progress_end(&u);
-	if (rc)
-		return fail(&e, rc);
-	summary(verify ? "verified" : "restored", &st);
-	if (verify)
-		printf("%s: OK, %llu chunks verified\n", a->file,
-		       (unsigned long long)st.chunks);
-	return 0;
-}
-
-static int run_restore(struct args *a) { return run_restore_common(a, 0); }
-static int run_verify(struct args *a) { return run_restore_common(a, 1); }
-
-/* ---- against an imaging server --------------------------------------- */
-
 static struct img_net net_of(struct args *a, const char *server)
 {
 	struct img_net n = { .server = server, .keyfile = a->key,
@@ -123,7 +74,8 @@ static struct img_net net_of(struct args *a, const char *server)
 	return n;
 }
 
-static int run_makep(struct args *a)
+/* -makel FILE, or -makep SERVER PATH (net). */
+static int make_any(struct args *a, int net)
 {
 	struct img_make_opts o = {
 		.disks = disk_list(a), .ndisks = a->ndisks, .level = a->level,
@@ -136,20 +88,31 @@ static int run_makep(struct args *a)
 	struct img_error e = {0};
 	struct img_stats st;
 	ui_progress_init(&u);
-	int rc = img_make_net(&o, &n, a->pos[1], &cb, &st, &e);
+	int rc = net ? img_make_net(&o, &n, a->pos[1], &cb, &st, &e)
+		     : img_make_file(&o, a->file, &cb, &st, &e);
 	ui_progress_end(&u);
 	if (rc)
 		return fail(&e, rc);
 	summary("captured", &st);
-	printf("%s:%s\n", a->pos[0], a->pos[1]);
+	if (net)
+		printf("%s:%s\n", a->pos[0], a->pos[1]);
+	else
+		printf("%s\n", a->file);
 	return 0;
 }
 
-static int run_restorep(struct args *a)
+enum { FROM_FILE, VERIFY_FILE, FROM_SERVER };
+
+/* -restorel FILE, -verify FILE, or -restorep SERVER PATH. */
+static int restore_any(struct args *a, int how)
 {
+	const char *image = how == FROM_SERVER ? a->pos[1] : a->file;
 	struct img_restore_opts o = {
 		.disks = disk_list(a), .ndisks = a->ndisks, .maps = a->maps,
-		.nmaps = a->nmaps, .threads = a->threads, .image_name = a->pos[1],
+		.nmaps = a->nmaps, .threads = a->threads,
+		.verify_only = how == VERIFY_FILE,
+		/* the last image in the image-safe data */
+		.image_name = how == VERIFY_FILE ? NULL : image,
 	};
 	struct img_net n = net_of(a, a->pos[0]);
 	struct ui_progress u;
@@ -157,13 +120,23 @@ static int run_restorep(struct args *a)
 	struct img_error e = {0};
 	struct img_stats st;
 	ui_progress_init(&u);
-	int rc = img_restore_net(&o, &n, a->pos[1], &cb, &st, &e);
+	int rc = how == FROM_SERVER ? img_restore_net(&o, &n, image, &cb, &st, &e)
+				    : img_restore_file(&o, image, &cb, &st, &e);
 	ui_progress_end(&u);
 	if (rc)
 		return fail(&e, rc);
-	summary("restored", &st);
+	summary(how == VERIFY_FILE ? "verified" : "restored", &st);
+	if (how == VERIFY_FILE)
+		printf("%s: OK, %llu chunks verified\n", image,
+		       (unsigned long long)st.chunks);
 	return 0;
 }
+
+static int run_make(struct args *a) { return make_any(a, 0); }
+static int run_makep(struct args *a) { return make_any(a, 1); }
+static int run_restore(struct args *a) { return restore_any(a, FROM_FILE); }
+static int run_verify(struct args *a) { return restore_any(a, VERIFY_FILE); }
+static int run_restorep(struct args *a) { return restore_any(a, FROM_SERVER); }
 
 static int run_auto(struct args *a)
 {

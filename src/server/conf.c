@@ -123,20 +123,12 @@ int srv_rule_parse(struct srv_rule *r, const char *text, struct img_error *err)
 	for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
 		char *v;
 		int ok = 1;
-		if (!strncmp(t, "disk>=", 6)) {
-			ok = !parse_size(t + 6, &r->disk_min);
-			any_match = 1;
-			if (!ok)
+		int ge = !strncmp(t, "disk>=", 6), le = !strncmp(t, "disk<=", 6);
+		if (ge || le) {
+			if (parse_size(t + 6, ge ? &r->disk_min : &r->disk_max))
 				return img_err_set(err, -IMG_E_USAGE,
 						   "rule: bad size in '%s' (e.g. disk>=100G)", t);
-			continue;
-		}
-		if (!strncmp(t, "disk<=", 6)) {
-			ok = !parse_size(t + 6, &r->disk_max);
 			any_match = 1;
-			if (!ok)
-				return img_err_set(err, -IMG_E_USAGE,
-						   "rule: bad size in '%s' (e.g. disk<=500G)", t);
 			continue;
 		}
 		if (!(v = strchr(t, '=')))

@@ -22,7 +22,6 @@
 #include "../internal.h"
 #include "srv.h"
 
-#define MAX_TOKENS SRV_MAX_TOKENS
 #define TOKEN_LIFE 3600.0
 
 int srv_use_syslog;
@@ -185,7 +184,7 @@ static int token_new(struct srv *s, const char *path, uint8_t t[PROTO_NONCE])
 		if (s->tokens[i].expires <= n)
 			slot = i;
 	if (slot < 0)
-		slot = s->ntokens < MAX_TOKENS ? s->ntokens++ : 0;
+		slot = s->ntokens < SRV_MAX_TOKENS ? s->ntokens++ : 0;
 	memcpy(s->tokens[slot].t, t, PROTO_NONCE);
 	snprintf(s->tokens[slot].path, sizeof(s->tokens[slot].path), "%s", path);
 	s->tokens[slot].expires = n + TOKEN_LIFE;
@@ -328,14 +327,9 @@ static int do_put(struct conn *cn, const struct proto_msg *m)
 	struct img_source src = { upsrc_read, &x };
 	struct img_restore_opts vo = { .threads = 1, .verify_only = 1 };
 	struct img_stats st;
+	/* Success means the engine checked the trailer and then read the
+	 * source to its end: upsrc_read returns 0 only at a matching END. */
 	rc = img_restore(&vo, &src, NULL, &st, &e);
-	if (!rc && !x.ended) {
-		/* The engine read the trailer: the next frame must be END. */
-		uint8_t b;
-		ssize_t n = upsrc_read(&x, &b, 1);
-		rc = n < 0 ? (int)n : n ? img_err_set(&e, -IMG_E_CORRUPT,
-						      "data after the image trailer") : 0;
-	}
 	if (!rc)
 		rc = srv_upload_commit(&up, &e);
 	r.rec.bytes = up.bytes;

@@ -92,10 +92,10 @@ def out(*a):
     print(*a, flush=True)
 
 
-def cmd_put_partial(addr, keyfile, path, image, nbytes):
-    """Upload the first NBYTES of IMAGE to PATH, then drop the connection.
-    Exits 0 when the server had accepted the PUT."""
-    c = Conn(addr)
+def start_put(addr, keyfile, path, timeout=20):
+    """Connect, prove the key and start an upload to PATH; returns the
+    connection, or None (after saying why) when the server refused."""
+    c = Conn(addr, timeout=timeout)
     c.hello()
     code, text, _ = c.auth(keyfile)
     assert code == 0, text
@@ -103,10 +103,23 @@ def cmd_put_partial(addr, keyfile, path, image, nbytes):
     code, text, _ = c.status()
     if code:
         out("PUT refused:", code, text)
+        return None
+    return c
+
+
+def send_data(c, data, size):
+    for i in range(0, len(data), size):
+        c.send(frame(DATA, bytes(data[i:i + size])))
+
+
+def cmd_put_partial(addr, keyfile, path, image, nbytes):
+    """Upload the first NBYTES of IMAGE to PATH, then drop the connection.
+    Exits 0 when the server had accepted the PUT."""
+    c = start_put(addr, keyfile, path)
+    if not c:
         return 1
     data = open(image, "rb").read()[:int(nbytes)]
-    for i in range(0, len(data), 65536):
-        c.send(frame(DATA, data[i:i + 65536]))
+    send_data(c, data, 65536)
     out("sent %d bytes, dropping the connection" % len(data))
     c.s.close()
     return 0
@@ -115,17 +128,10 @@ def cmd_put_partial(addr, keyfile, path, image, nbytes):
 def cmd_put_hold(addr, keyfile, path, image, nbytes, seconds):
     """Upload the first NBYTES, then hold the connection SECONDS (a slow or
     stalled client), then drop it."""
-    c = Conn(addr, timeout=float(seconds) + 30)
-    c.hello()
-    code, text, _ = c.auth(keyfile)
-    assert code == 0, text
-    c.send(frame(PUT, attr(T_PATH, path)))
-    code, text, _ = c.status()
-    if code:
-        out("PUT refused:", code, text)
+    c = start_put(addr, keyfile, path, timeout=float(seconds) + 30)
+    if not c:
         return 1
-    data = open(image, "rb").read()[:int(nbytes)]
-    c.send(frame(DATA, data))
+    send_data(c, open(image, "rb").read()[:int(nbytes)], 1 << 20)
     out("holding")
     time.sleep(float(seconds))
     c.s.close()
@@ -136,18 +142,13 @@ def cmd_put_corrupt(addr, keyfile, path, image, offset):
     """Upload IMAGE with one byte at OFFSET flipped; expects the server to
     answer with a non-zero status.  Prints it; exits 0 if it is 11
     (corrupt)."""
-    c = Conn(addr)
-    c.hello()
-    code, text, _ = c.auth(keyfile)
-    assert code == 0, text
-    c.send(frame(PUT, attr(T_PATH, path)))
-    code, text, _ = c.status()
-    assert code == 0, text
+    c = start_put(addr, keyfile, path)
+    if not c:
+        return 1
     data = bytearray(open(image, "rb").read())
     data[int(offset)] ^= 0x40
     try:
-        for i in range(0, len(data), 262144):
-            c.send(frame(DATA, bytes(data[i:i + 262144])))
+        send_data(c, data, 262144)
         c.send(frame(END, attr(T_BYTES, struct.pack("<Q", len(data)))))
     except OSError as e:
         out("send stopped:", e)

@@ -2,7 +2,8 @@
 # Uploads that go wrong never damage the image already stored under that
 # name, leave no temporary file, and give the client a clear error:
 # a client killed mid-upload, the server killed mid-upload (its leftover is
-# swept at the next start), a corrupt stream, a full store (a small tmpfs).
+# swept at the next start), a corrupt stream, a full store (a small tmpfs),
+# a capture that fails after the upload began (its ABORT reason is logged).
 . "$(dirname "$0")/lib.sh"
 e2e_init server_failures
 
@@ -30,6 +31,15 @@ sleep 1
 intact "client dropped half-way"
 grep -q 'put lab/a.img: failed' "$WORK/srv/log" && pass "server logged the failed upload" ||
 	fail "server log has no failed upload"
+
+# 1b. the capture itself fails after the server accepted the upload:
+# img sends ABORT with its reason, which the server logs
+run_img -makep "$S" lab/a.img -key="$WORK/key" -disk="$WORK/no-such-disk.img"
+expect_fail "capture of a missing disk onto the server" "no-such-disk"
+grep -q 'put lab/a.img: failed: the client gave up: .*no-such-disk' "$WORK/srv/log" &&
+	pass "server logged the client's reason for giving up" ||
+	fail "server log lacks the ABORT reason: $(grep 'put lab/a.img' "$WORK/srv/log" | tail -1)"
+intact "capture failed after the upload began"
 
 # 2. img itself killed during an upload of a large stream
 copy_fixture gpt large "$WORK/big.img"
