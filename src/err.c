@@ -28,6 +28,9 @@ static const char *const msgs[] = {
 	[IMG_E_AUTH - IMG_E_BASE] = "authentication failed",
 	[IMG_E_REFUSED - IMG_E_BASE] = "refused by the server",
 	[IMG_E_REFERRED - IMG_E_BASE] = "image is on another imaging server",
+	[IMG_E_DROPPED - IMG_E_BASE] = "dropped from the multicast session",
+	[IMG_E_LATE - IMG_E_BASE] = "the multicast session had already started",
+	[IMG_E_TIMEOUT - IMG_E_BASE] = "timed out",
 };
 
 const char *img_strerror(int code)

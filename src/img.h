@@ -40,6 +40,9 @@ enum img_errcode {
 	IMG_E_AUTH = 1019,      /* site key missing, wrong or not configured */
 	IMG_E_REFUSED = 1020,   /* the server refused the request */
 	IMG_E_REFERRED = 1021,  /* the image is on another imaging server */
+	IMG_E_DROPPED = 1022,   /* dropped from a multicast session */
+	IMG_E_LATE = 1023,      /* the multicast session started without us */
+	IMG_E_TIMEOUT = 1024,   /* nothing happened within the time allowed */
 	IMG_E_END
 };
 
@@ -71,6 +74,10 @@ struct img_callbacks {
 	void (*message)(void *ctx, enum img_level level, const char *text);
 	int (*cancel)(void *ctx);
 	void *ctx;
+	/* Polled while a multicast session waits: a key the user pressed
+	 * ('s' or 'g' start the session, 'm' makes this device the master),
+	 * or 0 for none. */
+	int (*key)(void *ctx);
 };
 
 /* ---- layout: what a set of disks (or an image) holds ------------------ */
@@ -297,6 +304,69 @@ int img_server_stats(const struct img_net *n, char *buf, size_t cap,
 int img_server_work(const struct img_net *n, const char *mac,
 		    const char *action, const char *arg, char *buf, size_t cap,
 		    struct img_error *err);
+
+/* ---- multicast sessions (img-protocol(7), MULTICAST SESSIONS) ----------- */
+
+enum img_role { IMG_ROLE_ASK = 0, IMG_ROLE_MASTER = 1, IMG_ROLE_CLIENT = 2 };
+
+struct img_session_opts {
+	const char *name;          /* session name (proto_session_check) */
+	enum img_role role;        /* ASK: client, until the key 'm' is pressed */
+	const char *iface;         /* NULL: the default route's interface, else
+				    * the only non-loopback one that is up */
+	/* master */
+	unsigned clients;          /* start when this many registered; 0: no count */
+	double timeout_min;        /* start this long after the last
+				    * registration (or after the start, with
+				    * none yet); 0: 5 minutes */
+	unsigned throttle_ms;      /* ms between packets; 0: as fast as the
+				    * receivers allow */
+	unsigned drop_s;           /* drop a receiver silent this long, or one
+				    * that cannot keep up for this long; 0: 3 */
+	const struct img_make_opts *make;  /* device master: capture these */
+	const char *image;         /* or: send this image file */
+	int image_fd;              /* or (image NULL, image_fd > 0): this open file */
+	const char *image_name;    /* announced: the image's path in this
+				    * host's imgserv store, so dropped
+				    * receivers can finish by unicast; NULL */
+	int server_port;           /* announced with image_name; 0: 998 */
+	/* client */
+	const struct img_restore_opts *restore;
+	const char *keyfile;       /* site key for a unicast catch-up */
+	unsigned wait_s;           /* give up when no master appears in time; 0: wait */
+	int no_catchup;            /* 1: a dropped client fails instead of
+				    * finishing by unicast */
+};
+
+/* One registered receiver, as the master sees it. */
+struct img_session_peer {
+	char addr[48];             /* "198.18.0.11" */
+	char host[64];             /* the name it registered with */
+	char state[16];            /* registered, receiving, done, failed,
+				    * dropped, left */
+	uint64_t bytes;            /* image bytes it has received in order */
+	char note[160];            /* why failed or dropped */
+};
+
+struct img_session_result {
+	enum img_role role;        /* what this device was */
+	char group[16];            /* the 231.x.y.z group */
+	unsigned registered, done, failed, dropped;
+	struct img_session_peer peers[64]; /* master: the first 64 receivers */
+	unsigned npeers;
+	int caught_up;             /* client: finished by unicast after a drop */
+	struct img_stats st;
+};
+
+/* Run one multicast session: as master, wait for the receivers and the
+ * start condition, then capture (o->make) or read (o->image, o->image_fd)
+ * the image and send it until every healthy receiver has it; as client,
+ * register, restore as the data arrives (every chunk verified before it
+ * is written) and report the outcome to the master.  A master succeeds
+ * when every receiver that stayed reports success; res says which did not. */
+int img_session(const struct img_session_opts *o,
+		const struct img_callbacks *cb, struct img_session_result *res,
+		struct img_error *err);
 
 /* ---- image-safe data ------------------------------------------------ */
 
