@@ -84,7 +84,7 @@ static int make_any(struct args *a, int net)
 	};
 	struct img_net n = net_of(a, a->pos[0]);
 	struct ui_progress u;
-	struct img_callbacks cb = { ui_progress_cb, ui_message_cb, NULL, &u };
+	struct img_callbacks cb = { .progress = ui_progress_cb, .message = ui_message_cb, .ctx = &u };
 	struct img_error e = {0};
 	struct img_stats st;
 	ui_progress_init(&u);
@@ -116,7 +116,7 @@ static int restore_any(struct args *a, int how)
 	};
 	struct img_net n = net_of(a, a->pos[0]);
 	struct ui_progress u;
-	struct img_callbacks cb = { ui_progress_cb, ui_message_cb, NULL, &u };
+	struct img_callbacks cb = { .progress = ui_progress_cb, .message = ui_message_cb, .ctx = &u };
 	struct img_error e = {0};
 	struct img_stats st;
 	ui_progress_init(&u);
@@ -152,7 +152,7 @@ static int run_auto(struct args *a)
 				   .threads = a->threads };
 	struct img_auto_result r;
 	struct ui_progress u;
-	struct img_callbacks cb = { ui_progress_cb, ui_message_cb, NULL, &u };
+	struct img_callbacks cb = { .progress = ui_progress_cb, .message = ui_message_cb, .ctx = &u };
 	struct img_error e = {0};
 	ui_progress_init(&u);
 	int rc = img_auto(&o, &cb, &r, &e);
@@ -173,7 +173,7 @@ static int run_dump(struct args *a)
 {
 	struct img_layout *l = NULL;
 	struct ui_progress u;
-	struct img_callbacks cb = { NULL, ui_message_cb, NULL, &u };
+	struct img_callbacks cb = { .message = ui_message_cb, .ctx = &u };
 	struct img_error e = {0};
 	ui_progress_init(&u);
 	int rc = img_scan(disk_list(a), a->ndisks, &l, &cb, &e);

@@ -422,7 +422,7 @@ static int restore(const char *image, const char *disk, const struct img_map *ma
 	const char *disks[1] = { disk };
 	struct img_restore_opts o = { .disks = disks, .ndisks = 1, .maps = maps,
 				      .nmaps = nmaps, .threads = 2, .image_name = name };
-	struct img_callbacks cb = { NULL, on_msg, NULL, m };
+	struct img_callbacks cb = { .message = on_msg, .ctx = m };
 	struct img_error e = {0};
 	int rc = img_restore_file(&o, image, &cb, NULL, &e);
 	if (rc)
