@@ -168,6 +168,69 @@ int proto_client_auth(struct proto_client *cl, const uint8_t *key,
 	return 0;
 }
 
+int proto_client_connect(struct proto_client *cl, const char *hostport,
+			 const char *keyfile, int timeout_ms,
+			 struct img_error *err)
+{
+	int rc = proto_client_open(cl, hostport, timeout_ms, err);
+	if (rc || !keyfile)
+		return rc;
+	uint8_t *key;
+	size_t len;
+	rc = proto_key_load(keyfile, &key, &len, err);
+	if (!rc) {
+		rc = proto_client_auth(cl, key, len, err);
+		memset(key, 0, len);
+		free(key);
+	}
+	if (rc)
+		proto_conn_close(&cl->c);
+	return rc;
+}
+
+int proto_client_get(struct proto_client *cl, const char *path,
+		     const char *mac, uint64_t offset, uint64_t *bytes,
+		     struct img_error *err)
+{
+	struct proto_out *o = malloc(sizeof(*o));
+	if (!o)
+		return img_err_set(err, -ENOMEM, "out of memory");
+	proto_out_init(o, PROTO_GET);
+	proto_put_str(o, PT_PATH, path);
+	if (cl->automatic)
+		proto_put_u32(o, PT_AUTO, 1);
+	if (mac && *mac)
+		proto_put_str(o, PT_MAC, mac);
+	if (offset)
+		proto_put_u64(o, PT_OFFSET, offset);
+	int rc = proto_send(&cl->c, o, err);
+	free(o);
+	if (rc)
+		return rc;
+	struct proto_msg m;
+	rc = proto_recv(&cl->c, &m, err);
+	if (rc)
+		return rc;
+	if (m.type != PROTO_STATUS)
+		return img_err_set(err, -IMG_E_PROTO,
+				   "imaging server %s answered GET with message type %u",
+				   cl->addr, m.type);
+	uint64_t n = 0, at = 0;
+	rc = status_of(cl, &m, NULL, 0, &n, err);
+	if (rc)
+		return rc;
+	/* An older server ignores the offset attribute and would send the
+	 * image from its start: only an echoed offset proves otherwise. */
+	if (offset && (proto_get_u64(&m, PT_OFFSET, &at, NULL) != 1 || at != offset))
+		return img_err_set(err, -IMG_E_PROTO,
+				   "imaging server %s cannot send '%s' from byte %llu "
+				   "(it predates GET with an offset)", cl->addr, path,
+				   (unsigned long long)offset);
+	if (bytes)
+		*bytes = n;
+	return 0;
+}
+
 /* ---- upload ----------------------------------------------------------- */
 
 int proto_upload_begin(struct proto_upload *u, struct proto_client *cl,

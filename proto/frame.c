@@ -29,7 +29,7 @@ static const char *const status_names[] = {
 	[PS_TOOLARGE] = "message too large",
 	[PS_AUTHREQ] = "site key required", [PS_AUTHFAIL] = "wrong site key",
 	[PS_NOKEY] = "server has no site key", [PS_BADPATH] = "bad image path",
-	[PS_NOTFOUND] = "no such image", [PS_BUSY] = "busy",
+	[PS_NOTFOUND] = "not found", [PS_BUSY] = "busy",
 	[PS_NOSPACE] = "server store full", [PS_CORRUPT] = "image failed its checks",
 	[PS_IO] = "server I/O error", [PS_REFERRED] = "image is on another server",
 	[PS_LIMIT] = "too many clients", [PS_ABORTED] = "aborted by the client",

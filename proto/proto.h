@@ -32,7 +32,7 @@ enum proto_type {
 	PROTO_PUT = 5, PROTO_GET = 6, PROTO_DATA = 7, PROTO_END = 8,
 	PROTO_ABORT = 9, PROTO_RESULT = 10, PROTO_STATS = 11, PROTO_AUTOREQ = 12,
 	PROTO_WORK = 13, PROTO_REPORT = 14, PROTO_WORKSET = 15, PROTO_PING = 16,
-	PROTO_PONG = 17, PROTO_BYE = 18,
+	PROTO_PONG = 17, PROTO_BYE = 18, PROTO_SESSION = 19,
 	PROTO_TYPE_END
 };
 
@@ -42,7 +42,8 @@ enum proto_tag {
 	PT_BYTES = 11, PT_MAC = 12, PT_SERIAL = 13, PT_PRODUCT = 14,
 	PT_HOSTNAME = 15, PT_DISK = 16, PT_MEM = 17, PT_HWINFO = 18,
 	PT_ACTION = 19, PT_ARG = 20, PT_SESSION = 21, PT_TOKEN = 22,
-	PT_AUTO = 23, PT_LASTIMAGE = 24,
+	PT_AUTO = 23, PT_LASTIMAGE = 24, PT_OFFSET = 25, PT_CLIENTS = 26,
+	PT_TIMEOUT = 27, PT_THROTTLE = 28, PT_IFACE = 29,
 };
 
 /* Status codes.  Never renumber; append only. */
@@ -188,6 +189,8 @@ struct proto_client {
 	uint32_t caps;
 	char server[128];             /* the server's name */
 	char addr[300];               /* HOST:PORT as given */
+	int automatic;                /* 1: requests are part of automatic
+				       * imaging (they carry auto 1) */
 };
 
 /* Connect to HOST[:PORT] and do the handshake. */
@@ -196,6 +199,22 @@ int proto_client_open(struct proto_client *cl, const char *hostport,
 /* Prove the site key and check the server's proof. */
 int proto_client_auth(struct proto_client *cl, const uint8_t *key,
 		      size_t keylen, struct img_error *err);
+/* proto_client_open, then, when keyfile is not NULL, load that site key
+ * and proto_client_auth with it.  On failure cl is closed. */
+int proto_client_connect(struct proto_client *cl, const char *hostport,
+			 const char *keyfile, int timeout_ms,
+			 struct img_error *err);
+/* Ask for the image path from byte offset on (0: the whole image): sends
+ * GET (with mac when not NULL or "") and reads the server's STATUS.
+ * Returns 0 with *bytes (may be NULL) = the bytes that follow (the
+ * image's size minus offset); the caller then reads them with a
+ * proto_download and answers RESULT.  A server that does not honour a
+ * non-zero offset (one that predates it) is refused with -IMG_E_PROTO
+ * rather than trusted to have started at the offset.  Else the mapped
+ * engine error with the server's reason in err. */
+int proto_client_get(struct proto_client *cl, const char *path,
+		     const char *mac, uint64_t offset, uint64_t *bytes,
+		     struct img_error *err);
 /* Receive a STATUS (anything else is a protocol error).  Returns 0 for
  * code 0, else the mapped engine error with "server: TEXT" in err.
  * text/bytes may be NULL. */

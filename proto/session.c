@@ -8,6 +8,8 @@
 #include <openssl/evp.h>
 
 #include "../src/internal.h"
+#include "../src/bytes.h"
+#include "mcast.h"
 #include "proto.h"
 
 int proto_session_check(const char *name, struct img_error *err)
@@ -42,4 +44,17 @@ int proto_session_group(const char *name, char out[16], struct img_error *err)
 		return img_err_set(err, -IMG_E_CODEC, "SHA-256 failed");
 	snprintf(out, 16, "231.%u.%u.%u", d[0], d[1], d[2]);
 	return 0;
+}
+
+uint32_t mc_session_id(const char *name)
+{
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned int dl = 0;
+	char lower[PROTO_MAX_SESSION + 1];
+	size_t n = strnlen(name, PROTO_MAX_SESSION);
+	for (size_t i = 0; i < n; i++)
+		lower[i] = (name[i] >= 'A' && name[i] <= 'Z') ? name[i] + ('a' - 'A') : name[i];
+	if (!EVP_Digest(lower, n, d, &dl, EVP_sha256(), NULL) || dl < 7)
+		return 0;
+	return img_get32(d + 3);
 }

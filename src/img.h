@@ -364,6 +364,10 @@ struct img_session_result {
  * register, restore as the data arrives (every chunk verified before it
  * is written) and report the outcome to the master.  A master succeeds
  * when every receiver that stayed reports success; res says which did not. */
+/* The group a session name maps to ("231.x.y.z"), or -IMG_E_USAGE for a
+ * bad name. */
+int img_session_address(const char *name, char group[16], struct img_error *err);
+
 int img_session(const struct img_session_opts *o,
 		const struct img_callbacks *cb, struct img_session_result *res,
 		struct img_error *err);

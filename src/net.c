@@ -17,31 +17,17 @@
 static int connect_to(const struct img_net *n, const char *server,
 		      struct proto_client *cl, struct img_error *err)
 {
-	int rc = proto_client_open(cl, server ? server : n->server,
-				   TIMEOUT_MS(n), err);
-	if (rc || !n->keyfile)
-		return rc;
-	uint8_t *key;
-	size_t len;
-	rc = proto_key_load(n->keyfile, &key, &len, err);
-	if (!rc) {
-		rc = proto_client_auth(cl, key, len, err);
-		memset(key, 0, len);
-		free(key);
-	}
-	if (rc)
-		proto_conn_close(&cl->c);
-	return rc;
+	return proto_client_connect(cl, server ? server : n->server, n->keyfile,
+				    TIMEOUT_MS(n), err);
 }
 
-static int send_request(struct proto_client *cl, uint16_t type,
-			const char *path, int automatic, const uint8_t *token,
-			const char *mac, struct img_error *err)
+static int send_put(struct proto_client *cl, const char *path, int automatic,
+		    const uint8_t *token, const char *mac, struct img_error *err)
 {
 	struct proto_out *o = malloc(sizeof(*o));
 	if (!o)
 		return img_err_set(err, -ENOMEM, "out of memory");
-	proto_out_init(o, type);
+	proto_out_init(o, PROTO_PUT);
 	proto_put_str(o, PT_PATH, path);
 	if (automatic)
 		proto_put_u32(o, PT_AUTO, 1);
@@ -78,7 +64,7 @@ static int make_net(const struct img_make_opts *o, const struct img_net *n,
 	int rc = connect_to(n, server, &cl, err);
 	if (rc)
 		return rc;
-	rc = send_request(&cl, PROTO_PUT, path, automatic, token, mac, err);
+	rc = send_put(&cl, path, automatic, token, mac, err);
 	if (!rc)
 		rc = proto_client_status(&cl, NULL, 0, NULL, err);
 	if (!rc)
@@ -124,9 +110,8 @@ static int restore_net(const struct img_restore_opts *o, const struct img_net *n
 	int rc = connect_to(n, server, &cl, err);
 	if (rc)
 		return rc;
-	rc = send_request(&cl, PROTO_GET, path, automatic, NULL, mac, err);
-	if (!rc)
-		rc = proto_client_status(&cl, NULL, 0, &size, err);
+	cl.automatic = automatic;
+	rc = proto_client_get(&cl, path, mac, 0, &size, err);
 	if (rc)
 		goto out;
 	struct img_source src = { proto_download_read, &dl };
@@ -204,12 +189,20 @@ static int ask_work(struct proto_client *cl, const struct img_identity *id,
 	return 0;
 }
 
-static void report(struct proto_client *cl, const char *mac,
+/* Tell the server how the work ended, on a connection of its own: the
+ * work may have taken longer than the server keeps an idle one open.
+ * Best effort: the work is done either way. */
+static void report(const struct img_net *n, const char *mac,
 		   const struct img_auto_result *res, int rc, const char *text)
 {
+	struct proto_client cl;
 	struct proto_out *o = malloc(sizeof(*o));
 	if (!o)
 		return;
+	if (connect_to(n, NULL, &cl, NULL)) {
+		free(o);
+		return;
+	}
 	proto_out_init(o, PROTO_REPORT);
 	proto_put_str(o, PT_ACTION, res->action);
 	proto_put_str(o, PT_PATH, res->path);
@@ -218,9 +211,48 @@ static void report(struct proto_client *cl, const char *mac,
 	proto_put_str(o, PT_TEXT, rc ? text : "");
 	proto_put_u64(o, PT_BYTES, res->st.image_bytes);
 	proto_put_str(o, PT_MAC, mac);
-	if (!proto_send(&cl->c, o, NULL))
-		(void)proto_client_status(cl, NULL, 0, NULL, NULL);
+	if (!proto_send(&cl.c, o, NULL))
+		(void)proto_client_status(&cl, NULL, 0, NULL, NULL);
 	free(o);
+	proto_client_close(&cl);
+}
+
+/* The workstation name the server gave goes into the image-safe data of
+ * the restored disk (a warning when that fails: the restore stands). */
+static void set_name(const char *disk, const char *hostname,
+		     const struct img_callbacks *cb)
+{
+	struct img_isd d;
+	struct img_error e2 = {0};
+	int f = img_isd_read(disk, &d, &e2);
+	if (f == 0)
+		memset(&d, 0, sizeof(d));
+	if (f >= 0) {
+		snprintf(d.name, sizeof(d.name), "%s", hostname);
+		f = img_isd_write(disk, &d, &e2);
+	}
+	if (f < 0 && cb && cb->message)
+		cb->message(cb->ctx, IMG_WARN, e2.msg);
+}
+
+/* Join the multicast session name as a receiver and restore from it; a
+ * receiver dropped from a server's session finishes by unicast from that
+ * server (with the site key of the net options, if any). */
+static int join_session(const struct img_auto_opts *o, const char *name,
+			const struct img_callbacks *cb, struct img_auto_result *res,
+			struct img_error *err)
+{
+	struct img_restore_opts ro = { .disks = o->disks, .ndisks = o->ndisks,
+				       .threads = o->threads };
+	struct img_session_opts so = { .name = name, .role = IMG_ROLE_CLIENT,
+				       .restore = &ro, .keyfile = o->net->keyfile };
+	struct img_session_result *sr = calloc(1, sizeof(*sr));
+	if (!sr)
+		return img_err_set(err, -ENOMEM, "out of memory");
+	int rc = img_session(&so, cb, sr, err);
+	res->st = sr->st;
+	free(sr);
+	return rc;
 }
 
 int img_auto(const struct img_auto_opts *o, const struct img_callbacks *cb,
@@ -274,32 +306,24 @@ int img_auto(const struct img_auto_opts *o, const struct img_callbacks *cb,
 			 res->referred ? " on " : "", res->referred ? res->server : "");
 		cb->message(cb->ctx, IMG_INFO, t);
 	}
+	/* The work may take long: the server does not keep this connection
+	 * waiting for it (report() opens another). */
+	proto_client_close(&cl);
 	if (!strcmp(res->action, "none"))
-		goto out;
+		return 0;
 	if (!strcmp(res->action, "session")) {
 		snprintf(res->path, sizeof(res->path), "%s", session);
-		rc = img_err_set(err, -IMG_E_USAGE,
-				 "the server asks this workstation to join multicast session "
-				 "'%s', but this img cannot do multicast sessions yet", session);
+		rc = join_session(o, session, cb, res, err);
+		if (!rc && hostname[0])
+			set_name(id.disk, hostname, cb);
 	} else if (!strcmp(res->action, "restore")) {
 		struct img_restore_opts ro = { .disks = o->disks, .ndisks = o->ndisks,
 					       .threads = o->threads,
 					       .image_name = res->path };
 		rc = restore_net(&ro, o->net, res->referred ? res->server : NULL,
 				 res->path, 1, mac, cb, &res->st, err);
-		if (!rc && hostname[0]) {
-			struct img_isd d;
-			struct img_error e2 = {0};
-			int f = img_isd_read(id.disk, &d, &e2);
-			if (f == 0)
-				memset(&d, 0, sizeof(d));
-			if (f >= 0) {
-				snprintf(d.name, sizeof(d.name), "%s", hostname);
-				f = img_isd_write(id.disk, &d, &e2);
-			}
-			if (f < 0 && cb && cb->message)
-				cb->message(cb->ctx, IMG_WARN, e2.msg);
-		}
+		if (!rc && hostname[0])
+			set_name(id.disk, hostname, cb);
 	} else if (!strcmp(res->action, "make")) {
 		struct img_make_opts mo = { .disks = o->disks, .ndisks = o->ndisks,
 					    .level = 1, .codec = IMG_CODEC_ZSTD,
@@ -311,10 +335,11 @@ int img_auto(const struct img_auto_opts *o, const struct img_callbacks *cb,
 			      1, have_token == 1 ? token : NULL, mac, cb, &res->st, err);
 	} else {
 		rc = img_err_set(err, -IMG_E_PROTO,
-				 "imaging server %s sent unknown work '%s'", cl.addr,
+				 "imaging server %s sent unknown work '%s'", o->net->server,
 				 res->action);
 	}
-	report(&cl, mac, res, rc, err ? err->msg : "");
+	report(o->net, mac, res, rc, err ? err->msg : "");
+	return rc;
 out:
 	proto_client_close(&cl);
 	return rc;

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "img.h"
@@ -33,6 +35,17 @@ struct args {
 	const char *key;           /* -key=FILE */
 	const char *mac;           /* -mac=MAC (img -auto) */
 	int timeout;               /* -timeout=S */
+	const char *timeout_arg;   /* its text (-session reads minutes) */
+	/* -session */
+	enum img_role role;
+	unsigned clients;
+	unsigned throttle;
+	unsigned drop;
+	unsigned wait;
+	const char *iface;
+	const char *image;
+	int nocatchup;
+	int address;
 };
 
 struct mode {
@@ -302,6 +315,149 @@ static int run_info(struct args *a)
 	return 0;
 }
 
+static int parse_int(const char *s, int lo, int hi, int *out);
+static int usage_error(const struct mode *m, const char *fmt, const char *arg);
+static const struct mode *find_mode(const char *s);
+
+/* ---- multicast sessions ------------------------------------------------ */
+
+/* Keys for the session (s/g start, m master): read from standard input
+ * without waiting, a terminal switched to single keys meanwhile. */
+static struct termios key_saved;
+static int key_raw, key_eof;
+
+static void key_restore(void)
+{
+	if (key_raw)
+		tcsetattr(STDIN_FILENO, TCSANOW, &key_saved);
+	key_raw = 0;
+}
+
+static void key_setup(void)
+{
+	struct termios t;
+	if (isatty(STDIN_FILENO) && !tcgetattr(STDIN_FILENO, &key_saved)) {
+		t = key_saved;
+		t.c_lflag &= ~(ICANON | ECHO);
+		t.c_cc[VMIN] = 0;
+		t.c_cc[VTIME] = 0;
+		if (!tcsetattr(STDIN_FILENO, TCSANOW, &t)) {
+			key_raw = 1;
+			atexit(key_restore);
+		}
+	}
+}
+
+static int key_poll(void *ctx)
+{
+	struct pollfd pf = { STDIN_FILENO, POLLIN, 0 };
+	char c;
+	(void)ctx;
+	while (!key_eof && poll(&pf, 1, 0) > 0) {
+		ssize_t n = read(STDIN_FILENO, &c, 1);
+		if (n <= 0) {
+			key_eof = 1;
+			break;
+		}
+		if (c == 's' || c == 'S' || c == 'g' || c == 'G' || c == 'm' || c == 'M')
+			return c;
+	}
+	return 0;
+}
+
+/* The older form: img session NAME [master|client] [clients=N [t=MIN]]. */
+static int session_positional(struct args *a, const struct mode *m)
+{
+	int n;
+	for (size_t i = 1; i < a->npos; i++) {
+		const char *p = a->pos[i];
+		if (!strcmp(p, "master") || !strcmp(p, "m"))
+			a->role = IMG_ROLE_MASTER;
+		else if (!strcmp(p, "client") || !strcmp(p, "c"))
+			a->role = IMG_ROLE_CLIENT;
+		else if (!strncmp(p, "clients=", 8) && !parse_int(p + 8, 1, 256, &n))
+			a->clients = (unsigned)n;
+		else if (!strncmp(p, "t=", 2))
+			a->timeout_arg = p + 2;
+		else
+			return usage_error(m, "unexpected argument %s", p);
+	}
+	return 0;
+}
+
+static int run_session(struct args *a)
+{
+	const struct mode *m = find_mode("session");
+	struct img_session_opts o = { .name = a->file };
+	struct img_session_result r;
+	struct img_error e = {0};
+	char group[16];
+	int rc = session_positional(a, m);
+	if (rc)
+		return rc;
+	if (a->address) {
+		if (img_session_address(a->file, group, &e))
+			return fail(&e, 1) + 1;
+		printf("%s\n", group);
+		return 0;
+	}
+	if (a->timeout_arg) {
+		char *end;
+		errno = 0;
+		o.timeout_min = strtod(a->timeout_arg, &end);
+		if (errno || end == a->timeout_arg || *end || o.timeout_min <= 0 ||
+		    o.timeout_min > 10080)
+			return usage_error(m, "-timeout takes minutes, more than 0 (0.5 = 30 s): %s",
+					   a->timeout_arg);
+	}
+	struct img_make_opts mo = { .disks = disk_list(a), .ndisks = a->ndisks,
+				    .level = a->level, .codec = a->codec,
+				    .exclude = a->exclude, .nexclude = a->nexclude,
+				    .threads = a->threads };
+	struct img_restore_opts ro = { .disks = disk_list(a), .ndisks = a->ndisks,
+				       .threads = a->threads };
+	o.role = a->role;
+	o.iface = a->iface;
+	o.clients = a->clients;
+	o.throttle_ms = a->throttle;
+	o.drop_s = a->drop;
+	o.wait_s = a->wait;
+	o.no_catchup = a->nocatchup;
+	o.keyfile = a->key;
+	o.restore = &ro;
+	if (a->image)
+		o.image = a->image;
+	else
+		o.make = &mo;
+	struct ui_progress u;
+	struct img_callbacks cb = { .progress = ui_progress_cb, .message = ui_message_cb,
+				    .key = key_poll, .ctx = &u };
+	ui_progress_init(&u);
+	if (a->role != IMG_ROLE_CLIENT)
+		key_setup();
+	rc = img_session(&o, &cb, &r, &e);
+	key_restore();
+	ui_progress_end(&u);
+	if (r.role == IMG_ROLE_MASTER && r.npeers) {
+		for (unsigned i = 0; i < r.npeers; i++) {
+			const struct img_session_peer *p = &r.peers[i];
+			fprintf(stderr, "img: session %s: %s (%s): %s%s%s%s\n", a->file, p->addr,
+				p->host, p->state, p->note[0] ? " (" : "", p->note,
+				p->note[0] ? ")" : "");
+		}
+		fprintf(stderr, "img: session %s: %u done, %u failed, %u dropped\n", a->file,
+			r.done, r.failed, r.dropped);
+	}
+	if (rc)
+		return fail(&e, rc);
+	if (r.role == IMG_ROLE_MASTER) {
+		summary("sent", &r.st);
+	} else {
+		summary(r.caught_up ? "restored (finished by unicast)" : "restored", &r.st);
+	}
+	return 0;
+}
+
 static int run_help(struct args *a);
 
 static const struct mode modes[] = {
@@ -347,6 +503,37 @@ static const struct mode modes[] = {
 	  "to the server, which logs it.  SERVER defaults to $IMGSERVER.\n"
 	  "  -mac=MAC  report this MAC first (when the server knows the machine by\n"
 	  "            another NIC's address)\n" },
+	{ "session", "s", 1, 4, run_session,
+	  "img -session NAME [-master|-client] [-clients=N] [-timeout=MIN] [-throttle=MS]\n"
+	  "       [-comp=0..9] [-iface=IF] [-drop=SEC] [-image=FILE] [-wait=SEC]\n"
+	  "       [-nocatchup] [-address] [-disk=PATH ...]",
+	  "Multicast session: one master sends one image to every client that joined\n"
+	  "the session NAME, at once.  All devices using the same NAME (letters,\n"
+	  "digits, - _ ., case-blind) join one session on the group 231.x.y.z that\n"
+	  "the name hashes to (-address prints it).  Older form:\n"
+	  "img session NAME [master|client] [clients=N [t=MIN]].\n"
+	  "  -master, -m     this device is the master: it captures its disks live\n"
+	  "                  (or sends -image=FILE) and streams them\n"
+	  "  -client, -c     this device restores its disks from the session\n"
+	  "                  (neither: wait as a client; press m to be the master)\n"
+	  "Master only:\n"
+	  "  -clients=N      start when N clients have registered\n"
+	  "  -timeout=MIN    start MIN minutes after the last registration (default\n"
+	  "                  5; fractions allowed); the key s (or g) starts at once\n"
+	  "  -throttle=MS    wait MS milliseconds between packets (default: as fast\n"
+	  "                  as the clients take it)\n"
+	  "  -comp=0..9      compression of the live image (1 fastest, default)\n"
+	  "  -drop=SEC       drop a client silent, or unable to keep up, this long\n"
+	  "                  (default 3); the others go on\n"
+	  "Client only:\n"
+	  "  -wait=SEC       give up when no master appears within SEC seconds\n"
+	  "  -nocatchup      when dropped, fail instead of finishing by unicast from\n"
+	  "                  the imaging server that mastered the session\n"
+	  "  -key=FILE       site key, for that catch-up when the server wants it\n"
+	  "  -iface=IF       network interface (default: the default route's)\n"
+	  "A client that registers after the start is queued for the next session of\n"
+	  "that name.  Every chunk is verified before it is written; a client exits 0\n"
+	  "only when its disks are restored completely.\n" },
 	{ "dump", "d", 0, 0, run_dump, "img -dump [-disk=PATH ...]",
 	  "List disks and partitions: number, start sector, size, type, filesystem,\n"
 	  "label and the bytes an image would store.\n" },
@@ -405,7 +592,7 @@ static int run_help(struct args *a)
 	printf("img %s - disk imaging engine\n\nusage:\n", IMG_VERSION_STRING);
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		printf("  %s\n", modes[i].usage);
-	printf("\nShort forms: -ml, -rl, -mp, -rp, -a; the leading dash is optional (img makel FILE).\n"
+	printf("\nShort forms: -ml, -rl, -mp, -rp, -a, -s; the leading dash is optional (img makel FILE).\n"
 	       "img -help MODE describes one mode.  Exit status: 0 success, 1 failure,\n"
 	       "2 bad command line.  See img(8), imgserv(8), img-image(5), img-protocol(7).\n");
 	return 0;
@@ -473,6 +660,36 @@ static int parse_opt(struct args *a, const struct mode *m, const char *s)
 		a->key = s + 5;
 	} else if (!strncmp(s, "-mac=", 5) && strlen(s + 5) == 17) {
 		a->mac = s + 5;
+	} else if (!strncmp(s, "-timeout=", 9) && m->run == run_session) {
+		a->timeout_arg = s + 9;
+	} else if (m->run == run_session && (!strcmp(s, "-master") || !strcmp(s, "-m"))) {
+		a->role = IMG_ROLE_MASTER;
+	} else if (m->run == run_session && (!strcmp(s, "-client") || !strcmp(s, "-c"))) {
+		a->role = IMG_ROLE_CLIENT;
+	} else if (m->run == run_session && !strncmp(s, "-clients=", 9)) {
+		if (parse_int(s + 9, 1, 256, &n))
+			return usage_error(m, "-clients takes 1 to 256: %s", s);
+		a->clients = (unsigned)n;
+	} else if (m->run == run_session && !strncmp(s, "-throttle=", 10)) {
+		if (parse_int(s + 10, 0, 10000, &n))
+			return usage_error(m, "-throttle takes 0 to 10000 milliseconds: %s", s);
+		a->throttle = (unsigned)n;
+	} else if (m->run == run_session && !strncmp(s, "-drop=", 6)) {
+		if (parse_int(s + 6, 1, 3600, &n))
+			return usage_error(m, "-drop takes 1 to 3600 seconds: %s", s);
+		a->drop = (unsigned)n;
+	} else if (m->run == run_session && !strncmp(s, "-wait=", 6)) {
+		if (parse_int(s + 6, 1, 604800, &n))
+			return usage_error(m, "-wait takes 1 to 604800 seconds: %s", s);
+		a->wait = (unsigned)n;
+	} else if (m->run == run_session && !strncmp(s, "-iface=", 7) && s[7]) {
+		a->iface = s + 7;
+	} else if (m->run == run_session && !strncmp(s, "-image=", 7) && s[7]) {
+		a->image = s + 7;
+	} else if (m->run == run_session && !strcmp(s, "-nocatchup")) {
+		a->nocatchup = 1;
+	} else if (m->run == run_session && !strcmp(s, "-address")) {
+		a->address = 1;
 	} else if (!strncmp(s, "-timeout=", 9)) {
 		if (parse_int(s + 9, 5, 86400, &a->timeout))
 			return usage_error(m, "-timeout takes 5 to 86400 seconds: %s", s);
@@ -517,7 +734,7 @@ int main(int argc, char **argv)
 	if (a.npos < (size_t)m->needs_file)
 		return usage_error(m, "missing arguments; %s takes them as the usage line shows", m->name);
 	a.file = a.npos ? a.pos[0] : NULL;
-	if (a.nexclude && m->run != run_make && m->run != run_makep)
+	if (a.nexclude && m->run != run_make && m->run != run_makep && m->run != run_session)
 		return usage_error(m, "-x applies to -makel and -makep only%s", "");
 	if (a.nmaps && m->run != run_restore && m->run != run_restorep)
 		return usage_error(m, "-ap applies to -restorel and -restorep only%s", "");

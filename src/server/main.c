@@ -7,6 +7,9 @@
  *   imgserv -stations
  *   imgserv -work MAC restore PATH | make PATH | session NAME | clear
  *   imgserv -work list
+ *   imgserv -session start NAME PATH [-clients=N] [-timeout=MIN]
+ *           [-throttle=MS] [-iface=IF]
+ *   imgserv -session list | delete NAME
  *
  * Exit status: 0 success, 1 failure, 2 bad command line.
  */
@@ -42,8 +45,9 @@ struct opts {
 	const char *address, *name, *store, *state, *key, *port, *pidfile;
 	int foreground;
 	const char *cmd;          /* NULL: run the server */
-	const char *remote;       /* -i HOST[:PORT] for -status and -work */
+	const char *remote;       /* -i HOST[:PORT] for -status, -work, -session */
 	int xml;
+	const char *clients, *timeout, *throttle, *iface;   /* -session start */
 	const char *args[3];
 	int nargs;
 };
@@ -66,7 +70,12 @@ static void usage(FILE *f)
 		"  imgserv -work MAC restore PATH | make PATH | session NAME | clear\n"
 		"  imgserv -work list\n"
 		"      set, clear or list pending one-shot work (needs -key=FILE);\n"
-		"      -i HOST[:PORT] talks to another server\n\n"
+		"      -i HOST[:PORT] talks to another server\n"
+		"  imgserv -session start NAME PATH [-clients=N] [-timeout=MIN]\n"
+		"          [-throttle=MS] [-iface=IF]\n"
+		"  imgserv -session list | delete NAME\n"
+		"      the running server masters a multicast session from the image\n"
+		"      PATH in its store; start and delete need -key=FILE\n\n"
 		"-conf=FILE defaults to " DEFAULT_CONF " (used when it exists); the\n"
 		"command line wins over it.  Port %d unless -port= or port= says\n"
 		"otherwise.  See imgserv(8).\n", IMG_VERSION_STRING, PROTO_PORT);
@@ -108,6 +117,14 @@ static int parse(struct opts *o, int argc, char **argv)
 			o->foreground = 1;
 		else if (!strcmp(a, "-xml"))
 			o->xml = 1;
+		else if (!strncmp(a, "-clients=", 9))
+			o->clients = a + 9;
+		else if (!strncmp(a, "-timeout=", 9))
+			o->timeout = a + 9;
+		else if (!strncmp(a, "-throttle=", 10))
+			o->throttle = a + 10;
+		else if (!strncmp(a, "-iface=", 7))
+			o->iface = a + 7;
 		else if (!strcmp(a, "-help") || !strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			exit(0);
@@ -115,18 +132,26 @@ static int parse(struct opts *o, int argc, char **argv)
 			printf("imgserv %s\n", IMG_VERSION_STRING);
 			exit(0);
 		} else if (!strcmp(a, "-status") || !strcmp(a, "-log") ||
-			   !strcmp(a, "-work") || !strcmp(a, "-stations")) {
+			   !strcmp(a, "-work") || !strcmp(a, "-stations") ||
+			   !strcmp(a, "-session")) {
 			if (o->cmd)
 				return bad("one command at a time: %s", a);
 			o->cmd = a + 1;
-		} else if (a[0] != '-' && o->cmd && !strcmp(o->cmd, "work") && o->nargs < 3) {
+		} else if (a[0] != '-' && o->cmd && o->nargs < 3 &&
+			   (!strcmp(o->cmd, "work") || !strcmp(o->cmd, "session"))) {
 			o->args[o->nargs++] = a;
 		} else {
 			return bad("unknown argument %s", a);
 		}
 	}
-	if (o->remote && (!o->cmd || (strcmp(o->cmd, "status") && strcmp(o->cmd, "work"))))
-		return bad("%s", "-i HOST goes with -status or -work (to bind, write -i:IP)");
+	if (o->remote && (!o->cmd || (strcmp(o->cmd, "status") && strcmp(o->cmd, "work") &&
+				      strcmp(o->cmd, "session"))))
+		return bad("%s", "-i HOST goes with -status, -work or -session (to bind, "
+			   "write -i:IP)");
+	if ((o->clients || o->timeout || o->throttle || o->iface) &&
+	    (!o->cmd || strcmp(o->cmd, "session")))
+		return bad("%s", "-clients=, -timeout=, -throttle= and -iface= go with "
+			   "-session start");
 	return 0;
 }
 
@@ -188,16 +213,22 @@ static void target(const struct opts *o, const struct srv_conf *c, char *buf,
 
 static int cmd_status(const struct opts *o, const struct srv_conf *c)
 {
-	char where[400], buf[4096];
+	char where[400];
 	struct img_error e = {0};
-	target(o, c, where, sizeof(where));
-	struct img_net n = { .server = where, .timeout = 10 };
-	if (img_server_stats(&n, buf, sizeof(buf), &e)) {
-		fprintf(stderr, "imgserv: %s\n", e.msg);
+	char *buf = malloc(PROTO_MAX_TEXT + 1);
+	if (!buf) {
+		fprintf(stderr, "imgserv: out of memory\n");
 		return 1;
 	}
-	printf("Address: %s\n%s", where, buf);
-	return 0;
+	target(o, c, where, sizeof(where));
+	struct img_net n = { .server = where, .timeout = 10 };
+	int rc = img_server_stats(&n, buf, PROTO_MAX_TEXT + 1, &e);
+	if (rc)
+		fprintf(stderr, "imgserv: %s\n", e.msg);
+	else
+		printf("Address: %s\n%s", where, buf);
+	free(buf);
+	return rc ? 1 : 0;
 }
 
 static int cmd_work(const struct opts *o, const struct srv_conf *c)
@@ -236,6 +267,93 @@ static int cmd_work(const struct opts *o, const struct srv_conf *c)
 	else
 		printf("%s: %s%s%s\n", mac, action, arg[0] ? " " : "", arg);
 	return 0;
+}
+
+/* A number option of -session start: 0..max, or bad.  frac allows a
+ * fraction (minutes). */
+static int session_num(const char *opt, const char *v, double max, int frac,
+		       double *out)
+{
+	char *end;
+	errno = 0;
+	double d = v ? strtod(v, &end) : 0;
+	if (v && (!*v || *end || errno || !(d >= 0 && d <= max) ||
+		  (!frac && d != (double)(unsigned)d))) {
+		fprintf(stderr, "imgserv: %s takes %s 0 to %g: %s\ntry: imgserv -help\n",
+			opt, frac ? "a number of minutes from" : "a whole number from",
+			max, v);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+static int cmd_session(const struct opts *o, const struct srv_conf *c)
+{
+	const char *action = o->nargs ? o->args[0] : "";
+	struct img_error e = {0};
+	double clients = 0, timeout = 0, throttle = 0;
+	int keyed = 1;
+	if (o->nargs == 3 && !strcmp(action, "start")) {
+		if (session_num("-clients=", o->clients, 1000, 0, &clients) ||
+		    session_num("-timeout=", o->timeout, 1440, 1, &timeout) ||
+		    session_num("-throttle=", o->throttle, 10000, 0, &throttle))
+			return 2;
+	} else if (o->nargs == 1 && !strcmp(action, "list")) {
+		keyed = 0;
+	} else if (!(o->nargs == 2 && !strcmp(action, "delete"))) {
+		return bad("%s", "-session takes: start NAME PATH [-clients=N] [-timeout=MIN] "
+			   "[-throttle=MS] [-iface=IF] | list | delete NAME");
+	}
+	if ((o->clients || o->timeout || o->throttle || o->iface) && strcmp(action, "start"))
+		return bad("%s", "-clients=, -timeout=, -throttle= and -iface= go with "
+			   "-session start");
+	if (o->nargs >= 2 && proto_session_check(o->args[1], &e))
+		return bad("%s", e.msg);
+	if (keyed && !c->key[0]) {
+		fprintf(stderr, "imgserv: -session %s needs the site key: -key=FILE (or key= "
+			"in %s)\n", action, o->conf);
+		return 2;
+	}
+	char where[400];
+	target(o, c, where, sizeof(where));
+	struct proto_client cl;
+	if (proto_client_connect(&cl, where, keyed ? c->key : NULL, 10000, &e)) {
+		fprintf(stderr, "imgserv: %s\n", e.msg);
+		return 1;
+	}
+	struct proto_out *m = malloc(sizeof(*m));
+	char *text = malloc(PROTO_MAX_TEXT + 1);
+	int rc = -ENOMEM;
+	if (m && text) {
+		proto_out_init(m, PROTO_SESSION);
+		proto_put_str(m, PT_ACTION, action);
+		if (o->nargs >= 2)
+			proto_put_str(m, PT_SESSION, o->args[1]);
+		if (o->nargs >= 3)
+			proto_put_str(m, PT_PATH, o->args[2]);
+		if (o->clients)
+			proto_put_u32(m, PT_CLIENTS, (uint32_t)clients);
+		if (o->timeout)
+			proto_put_u32(m, PT_TIMEOUT, (uint32_t)(timeout * 60000.0 + 0.5));
+		if (o->throttle)
+			proto_put_u32(m, PT_THROTTLE, (uint32_t)throttle);
+		if (o->iface && *o->iface)
+			proto_put_str(m, PT_IFACE, o->iface);
+		rc = proto_send(&cl.c, m, &e);
+		if (!rc)
+			rc = proto_client_status(&cl, text, PROTO_MAX_TEXT + 1, NULL, &e);
+	} else {
+		snprintf(e.msg, sizeof(e.msg), "out of memory");
+	}
+	proto_client_close(&cl);
+	if (!rc)
+		fputs(text, stdout);
+	else
+		fprintf(stderr, "imgserv: %s\n", e.msg);
+	free(m);
+	free(text);
+	return rc ? 1 : 0;
 }
 
 static int cmd_local(const struct opts *o, const struct srv_conf *c)
@@ -354,7 +472,7 @@ static int serve(const struct opts *o)
 	pthread_rwlock_init(&s.lock, NULL);
 	pthread_mutex_init(&s.tok_lock, NULL);
 	s.tokens = calloc(SRV_MAX_TOKENS, sizeof(*s.tokens));
-	if (!s.tokens) {
+	if (!s.tokens || srv_sessions_init(&s)) {
 		fprintf(stderr, "imgserv: out of memory\n");
 		return 1;
 	}
@@ -401,6 +519,7 @@ static int serve(const struct opts *o)
 	atomic_store(&s.stop, 1);
 	pthread_join(t, NULL);
 	close(s.listenfd);
+	srv_sessions_stop(&s, 5);
 	for (int i = 0; i < 50 && atomic_load(&s.st.clients); i++)
 		usleep(100000);
 	srv_say(LOG_INFO, "stopping (%d connections still open)", atomic_load(&s.st.clients));
@@ -428,6 +547,8 @@ int main(int argc, char **argv)
 		rc = cmd_status(&o, &c);
 	else if (!strcmp(o.cmd, "work"))
 		rc = cmd_work(&o, &c);
+	else if (!strcmp(o.cmd, "session"))
+		rc = cmd_session(&o, &c);
 	else
 		rc = cmd_local(&o, &c);
 	srv_conf_free(&c);

@@ -370,11 +370,14 @@ static int do_get(struct conn *cn, const struct proto_msg *m)
 	char why[700] = "";
 	const char *w = NULL;
 	uint32_t code;
+	uint64_t offset = 0;
 	req_begin(cn, &r, "get");
 	atomic_fetch_add(&s->st.requests, 1);
 	if (proto_get_str(m, PT_PATH, r.path, sizeof(r.path), NULL) != 1 ||
-	    proto_get_str(m, PT_MAC, r.mac, sizeof(r.mac), NULL) < 0) {
-		send_status(cn, PS_PROTOCOL, "GET needs a path");
+	    proto_get_str(m, PT_MAC, r.mac, sizeof(r.mac), NULL) < 0 ||
+	    proto_get_u64(m, PT_OFFSET, &offset, NULL) < 0) {
+		send_status(cn, PS_PROTOCOL, "GET needs a path (and an offset, if any, "
+			    "of 8 bytes)");
 		req_end(cn, &r, "failed", "malformed GET");
 		return -1;
 	}
@@ -405,14 +408,25 @@ static int do_get(struct conn *cn, const struct proto_msg *m)
 		return 0;
 	}
 	off_t size = lseek(fd, 0, SEEK_END);
-	(void)lseek(fd, 0, SEEK_SET);
+	if (size < 0 || (uint64_t)size < offset ||
+	    lseek(fd, (off_t)offset, SEEK_SET) < 0) {
+		snprintf(why, sizeof(why), "offset %llu is past the end of image '%.300s' "
+			 "(%lld bytes)", (unsigned long long)offset, r.path,
+			 (long long)size);
+		close(fd);
+		send_status(cn, PS_BADARG, why);
+		req_end(cn, &r, "failed", why);
+		return 0;
+	}
 	struct proto_out *o = malloc(sizeof(*o));
 	uint8_t *buf = malloc(PROTO_DATA_CHUNK);
 	int rc = -ENOMEM;
 	if (o && buf) {
 		proto_out_init(o, PROTO_STATUS);
 		proto_put_u32(o, PT_CODE, PS_OK);
-		proto_put_u64(o, PT_BYTES, (uint64_t)size);
+		proto_put_u64(o, PT_BYTES, (uint64_t)size - offset);
+		if (offset)
+			proto_put_u64(o, PT_OFFSET, offset);
 		rc = proto_send(&cn->c, o, &e);
 	}
 	atomic_fetch_add(&s->st.transfers, 1);
@@ -606,8 +620,12 @@ static int do_report(struct conn *cn, const struct proto_msg *m)
 		if (srv_work_get(s->state, r.mac, pa, sizeof(pa), parg, sizeof(parg), &e) == 1 &&
 		    !strcmp(pa, action) && (!strcmp(parg, r.path)))
 			(void)srv_work_clear(s->state, r.mac, &e);
+		char img[PROTO_MAX_PATH + 1];
 		if (!strcmp(action, "restore") || !strcmp(action, "make"))
 			(void)srv_station_image(s->state, r.mac, r.path, now(), &e);
+		else if (!strcmp(action, "session") &&
+			 srv_session_path(s, r.path, img, sizeof(img)))
+			(void)srv_station_image(s->state, r.mac, img, now(), &e);
 	}
 	(void)send_status(cn, PS_OK, NULL);
 	char t[700];
@@ -685,8 +703,105 @@ static int do_workset(struct conn *cn, const struct proto_msg *m)
 	return 0;
 }
 
+/* ---- multicast sessions ------------------------------------------------- */
+
+/* SESSION: start (keyed), list (open), delete (keyed). */
+static int do_session(struct conn *cn, const struct proto_msg *m)
+{
+	struct srv *s = cn->s;
+	struct req r;
+	struct img_error e = {0};
+	char action[16] = "", name[PROTO_MAX_SESSION + 1] = "", iface[32] = "",
+	     why[700] = "";
+	uint32_t clients = 0, timeout_ms = 0, throttle = 0, code;
+	const char *w = NULL;
+	req_begin(cn, &r, "session");
+	if (proto_get_str(m, PT_ACTION, action, sizeof(action), NULL) != 1 ||
+	    proto_get_str(m, PT_SESSION, name, sizeof(name), NULL) < 0 ||
+	    proto_get_str(m, PT_PATH, r.path, sizeof(r.path), NULL) < 0 ||
+	    proto_get_u32(m, PT_CLIENTS, &clients, NULL) < 0 ||
+	    proto_get_u32(m, PT_TIMEOUT, &timeout_ms, NULL) < 0 ||
+	    proto_get_u32(m, PT_THROTTLE, &throttle, NULL) < 0 ||
+	    proto_get_str(m, PT_IFACE, iface, sizeof(iface), NULL) < 0) {
+		send_status(cn, PS_BADARG, "SESSION needs an action and well-formed "
+			    "session, path, clients, timeout, throttle and iface attributes");
+		req_end(cn, &r, "failed", "malformed SESSION");
+		return -1;
+	}
+	if (!strcmp(action, "list")) {
+		char *buf = malloc(PROTO_MAX_TEXT + 1);
+		if (!buf)
+			return send_status(cn, PS_INTERNAL, "out of memory") ? -1 : 0;
+		srv_session_text(s, buf, PROTO_MAX_TEXT + 1, 1);
+		int rc = send_status(cn, PS_OK, buf);
+		free(buf);
+		return rc ? -1 : 0;
+	}
+	atomic_fetch_add(&s->st.requests, 1);
+	if (strcmp(action, "start") && strcmp(action, "delete")) {
+		snprintf(why, sizeof(why), "unknown session action '%.16s' (start, list, "
+			 "delete)", action);
+		send_status(cn, PS_BADARG, why);
+		req_end(cn, &r, "failed", why);
+		return 0;
+	}
+	pthread_rwlock_rdlock(&s->lock);
+	code = write_denied(cn, &w);
+	pthread_rwlock_unlock(&s->lock);
+	if (code) {
+		if (code == PS_AUTHREQ)
+			w = "starting and deleting multicast sessions need the site key: "
+			    "imgserv -session ... -key=FILE";
+		send_status(cn, code, w);
+		req_end(cn, &r, "denied", w);
+		return 0;
+	}
+	char text[600] = "";
+	int rc;
+	if (!strcmp(action, "delete")) {
+		rc = srv_session_delete(s, name, text, sizeof(text), &e);
+		if (!r.path[0])
+			snprintf(r.path, sizeof(r.path), "%s", name);
+		code = rc == -IMG_E_NOTFOUND ? PS_NOTFOUND : rc ? PS_INTERNAL : PS_OK;
+		send_status(cn, code, rc ? e.msg : text);
+		snprintf(why, sizeof(why), "delete session %s%s%s", name, rc ? ": " : "",
+			 rc ? e.msg : "");
+		req_end(cn, &r, rc ? "failed" : "ok", why);
+		return 0;
+	}
+	if (!r.path[0]) {
+		send_status(cn, PS_BADARG, "starting a session needs the image path");
+		req_end(cn, &r, "failed", "session start without a path");
+		return 0;
+	}
+	if ((code = check_path(cn, r.path, why, sizeof(why)))) {
+		send_status(cn, code, why);
+		req_end(cn, &r, "denied", why);
+		return 0;
+	}
+	struct srv_session_req rq = {
+		.name = name, .path = r.path, .iface = iface, .clients = clients,
+		.timeout_min = timeout_ms / 60000.0, .throttle_ms = throttle,
+		.source = cn->c.peer,
+	};
+	rc = srv_session_start(s, &rq, text, sizeof(text), &e);
+	if (!rc)   /* the session logs itself, from start to end */
+		return send_status(cn, PS_OK, text) ? -1 : 0;
+	switch (rc) {
+	case -IMG_E_USAGE: code = PS_BADARG; break;
+	case -IMG_E_BUSY: code = PS_BUSY; break;
+	case -IMG_E_LIMIT: code = PS_LIMIT; break;
+	default: code = proto_status_of(rc); break;
+	}
+	snprintf(why, sizeof(why), "cannot start session '%s': %s", name, e.msg);
+	send_status(cn, code, why);
+	req_end(cn, &r, code == PS_BUSY || code == PS_BADARG ? "denied" : "failed", why);
+	return 0;
+}
+
 void srv_stats_text(struct srv *s, char *buf, size_t cap)
 {
+	size_t n;
 	snprintf(buf, cap,
 		 "Server: %s\n"
 		 "Uptime: %.0f s\n"
@@ -695,14 +810,16 @@ void srv_stats_text(struct srv *s, char *buf, size_t cap)
 		 "Images Received: %llu\n"
 		 "Client Referrals: %llu\n"
 		 "Active Transfers: %d\n"
-		 "Active Connections: %d\n"
-		 "Multicast Sessions: 0\n",
+		 "Active Connections: %d\n",
 		 s->conf.name, now() - s->started,
 		 (unsigned long long)atomic_load(&s->st.requests),
 		 (unsigned long long)atomic_load(&s->st.sent),
 		 (unsigned long long)atomic_load(&s->st.received),
 		 (unsigned long long)atomic_load(&s->st.referrals),
 		 atomic_load(&s->st.transfers), atomic_load(&s->st.clients));
+	n = strlen(buf);
+	if (n + 1 < cap)
+		srv_session_text(s, buf + n, cap - n, 0);
 }
 
 /* ---- the conversation ------------------------------------------------- */
@@ -814,10 +931,14 @@ static void converse(struct conn *cn)
 		case PROTO_AUTOREQ: rc = do_auto(cn, &m); break;
 		case PROTO_REPORT: rc = do_report(cn, &m); break;
 		case PROTO_WORKSET: rc = do_workset(cn, &m); break;
+		case PROTO_SESSION: rc = do_session(cn, &m); break;
 		case PROTO_STATS: {
-			char buf[1024];
-			srv_stats_text(cn->s, buf, sizeof(buf));
+			char *buf = malloc(PROTO_MAX_TEXT + 1);
+			if (!buf)
+				return;
+			srv_stats_text(cn->s, buf, PROTO_MAX_TEXT + 1);
 			rc = send_status(cn, PS_OK, buf);
+			free(buf);
 			break;
 		}
 		case PROTO_BYE:

@@ -1,6 +1,7 @@
 /* srv.h - imgserv's parts: configuration and rules (conf.c), the image
  * store (store.c), the protocol server (serve.c), durable state
- * (state.c).  main.c is the command line. */
+ * (state.c), multicast sessions mastered from the store (session.c).
+ * main.c is the command line. */
 #ifndef SRV_H
 #define SRV_H
 
@@ -142,6 +143,7 @@ struct srv {
 	pthread_mutex_t tok_lock; /* one-time upload tokens */
 	struct srv_token *tokens; /* SRV_MAX_TOKENS, malloc'd */
 	int ntokens;
+	struct srv_sessions *sessions; /* srv_sessions_init */
 	atomic_int stop;
 };
 
@@ -151,6 +153,58 @@ int srv_listen(struct srv *s, struct img_error *err);
 int srv_run(struct srv *s);
 /* Statistics as "Name: value" lines. */
 void srv_stats_text(struct srv *s, char *buf, size_t cap);
+
+/* ---- multicast sessions (session.c) ------------------------------------ */
+
+/* Sessions the server masters from images in its store, one thread each
+ * running img_session() as master.  At most SRV_MAX_SESSIONS are kept
+ * (running or finished); one per name at a time.  A finished session
+ * stays listed with its outcome until it is deleted or a new session of
+ * its name replaces it.  All functions are thread safe. */
+#define SRV_MAX_SESSIONS 32
+#define SRV_SESSION_LINES 4       /* last engine messages kept per session */
+
+struct srv_session_req {
+	const char *name;         /* checked: proto_session_check */
+	const char *path;         /* image path in the store, checked by the caller */
+	const char *iface;        /* NULL or "": the engine's choice */
+	unsigned clients;         /* start when this many registered; 0: no count */
+	double timeout_min;       /* 0: the engine's default (5 minutes) */
+	unsigned throttle_ms;
+	const char *source;       /* who asked ("198.18.0.5:40312"), for the log */
+};
+
+/* Set up s->sessions (before srv_run).  Returns 0 or -ENOMEM. */
+int srv_sessions_init(struct srv *s);
+
+/* Open the image, take the name and start the session's thread.  On
+ * success text gets a line for the requester (group, start condition).
+ * Returns 0, or a negative code with the reason in err: -IMG_E_USAGE (bad
+ * name or option), -IMG_E_BUSY (a session of that name is running or
+ * still stopping), -IMG_E_LIMIT (no free slot), or the store's error
+ * (-IMG_E_NOTFOUND for a missing image). */
+int srv_session_start(struct srv *s, const struct srv_session_req *rq,
+		      char *text, size_t cap, struct img_error *err);
+
+/* Stop the session name (cancel, waiting up to a few seconds for its
+ * thread) and forget it; one still stopping after that is forgotten by
+ * its thread when it ends.  Text says what happened.  Returns 0, or
+ * -IMG_E_NOTFOUND. */
+int srv_session_delete(struct srv *s, const char *name, char *text,
+		       size_t cap, struct img_error *err);
+
+/* The sessions as text into buf (always NUL-terminated, cut at cap):
+ * detail 1 for imgserv -session list (a header, a line per session and
+ * its last messages), 0 for the statistics (one "Session NAME: ..." line
+ * each).  Returns how many are running. */
+int srv_session_text(struct srv *s, char *buf, size_t cap, int detail);
+
+/* The image path of session name (case-blind) into path: 1 found, 0 not. */
+int srv_session_path(struct srv *s, const char *name, char *path, size_t cap);
+
+/* Cancel every session and wait up to wait_s seconds for their threads
+ * (server shutdown). */
+void srv_sessions_stop(struct srv *s, double wait_s);
 
 /* Log to stderr (foreground) or syslog (daemon). */
 void srv_say(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -312,3 +312,118 @@ srv_cleanup() {
 	for p in "${E2E_SERVERS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${E2E_SERVERS[@]}"; do wait "$p" 2>/dev/null; done
 }
+
+# ---- multicast sessions --------------------------------------------------
+# A network test bed (tests/netbed/netbed.sh) for img -session: node m is
+# 198.18.0.1, node I is 198.18.0.(10+I); only 198.18.0.0/24 and groups in
+# 231.0.0.0/8 are used.  bed_up PREFIX N [netbed options...] (re)builds the
+# bed; it skips (77) when namespaces cannot be made here, and the bed and
+# every img started by sess_start are removed at exit.
+NETBED=${NETBED:-$(cd "$E2E_DIR/../netbed" && pwd)/netbed.sh}
+BED_PREFIX=""
+declare -A SESS_PID=() SESS_T0=() SESS_RCS=()
+bed_exit() {
+	local rc=$? t
+	for t in "${!SESS_PID[@]}"; do kill "${SESS_PID[$t]}" 2>/dev/null; done
+	[ -n "$BED_PREFIX" ] && "$NETBED" down "$BED_PREFIX"
+	(exit $rc)
+	e2e_cleanup
+}
+bed_up() {
+	local p=$1 t
+	for t in ip tc nft ethtool timeout; do
+		command -v $t >/dev/null 2>&1 || skip "missing tool $t (network test bed)"
+	done
+	if [ -z "$BED_PREFIX" ]; then
+		ip netns add "$p-probe" 2>/dev/null || skip "cannot make network namespaces here"
+		ip netns del "$p-probe"
+		trap bed_exit EXIT
+	fi
+	BED_PREFIX=$p
+	note "netbed up $*"
+	if ! "$NETBED" up "$@" >"$WORK/netbed.log" 2>&1; then
+		sed 's/^/#   /' "$WORK/netbed.log"
+		fatal "netbed up $*"
+	fi
+}
+bed_down() { [ -n "$BED_PREFIX" ] && "$NETBED" down "$BED_PREFIX"; }
+bed_addr() { "$NETBED" addr "$1"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# sess_start TAG NODE SECS IMG-ARGS...: img in bed node NODE (m or 1..N) in
+# the background, bounded by SECS; output in $WORK/TAG.out and TAG.err.
+# With SESS_KEYS=DELAY:KEY its standard input is `(sleep DELAY; echo KEY)`,
+# else /dev/null.  A kill -9 shows as exit 137, a timeout as 124.
+sess_start() {
+	local tag=$1 node=$2 secs=$3
+	shift 3
+	note "[$tag on node $node] img $*${SESS_KEYS:+ (stdin: sleep ${SESS_KEYS%%:*}; echo ${SESS_KEYS#*:})}"
+	SESS_T0[$tag]=$(now)
+	if [ -n "${SESS_KEYS:-}" ]; then
+		( (sleep "${SESS_KEYS%%:*}"; echo "${SESS_KEYS#*:}") |
+			timeout -k 5 "$secs" "$NETBED" exec "$BED_PREFIX" "$node" "$IMG" "$@" \
+			>"$WORK/$tag.out" 2>"$WORK/$tag.err"; exit $? ) 2>/dev/null &
+	else
+		( timeout -k 5 "$secs" "$NETBED" exec "$BED_PREFIX" "$node" "$IMG" "$@" \
+			>"$WORK/$tag.out" 2>"$WORK/$tag.err" </dev/null; exit $? ) 2>/dev/null &
+	fi
+	SESS_PID[$tag]=$!
+}
+# sess_wait TAG: waits for it; RC is its exit status (124: timed out);
+# prints its stderr indented and its time as a note
+sess_wait() {
+	local tag=$1
+	wait "${SESS_PID[$tag]}"
+	RC=$?
+	unset "SESS_PID[$tag]"
+	SESS_RCS[$tag]=$RC
+	note "[$tag] exit $RC after $(since "${SESS_T0[$tag]}") s"
+	if [ -s "$WORK/$tag.err" ]; then
+		tr '\r' '\n' <"$WORK/$tag.err" | grep -v 'ETA [0-9-]' | grep . | tail -25 |
+			sed "s/^/#   $tag: /"
+	fi
+	[ "$RC" = 124 ] && fail "[$tag] img did not finish in time (killed by timeout)"
+	return 0
+}
+# sess_running TAG: 0 while it runs
+sess_running() { [ -n "${SESS_PID[$1]:-}" ] && kill -0 "${SESS_PID[$1]}" 2>/dev/null; }
+# sess_kill9 NODE: kill -9 every process in receiver node NODE's namespace
+sess_kill9() { ip netns pids "$BED_PREFIX-r$1" 2>/dev/null | xargs -r kill -9; }
+# sess_grep TAG REGEX: an "img: " line of TAG's stderr matches REGEX (ERE, any case)
+sess_grep() { grep '^img: ' "$WORK/$1.err" | grep -Eiq -- "$2"; }
+# sess_expect_err TAG REGEX WHAT
+sess_expect_err() {
+	if sess_grep "$1" "$2"; then pass "$3: message matches /$2/"
+	else fail "$3: no 'img: ' line of [$1] matches /$2/ (stderr: $(tr '\r' '\n' <"$WORK/$1.err" | grep -v 'ETA [0-9-]' | tail -c 400 | tr '\n' ' '))"; fi
+}
+# sess_wait_for TAG REGEX SECS: waits until TAG's stderr matches REGEX
+# (any line, ERE, any case); 1 when it did not within SECS
+sess_wait_for() {
+	local end=$((SECONDS + $3))
+	while [ $SECONDS -lt $end ]; do
+		grep -Eiq -- "$2" "$WORK/$1.err" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# sess_written FILE: bytes allocated in a (sparse) target file
+sess_written() { echo $(($(stat -c %b "$1") * 512)); }
+# sess_group NAME: the group img-protocol(7) gives NAME, computed without img
+sess_group() {
+	python3 -c 'import hashlib, sys
+d = hashlib.sha256(sys.argv[1].lower().encode("ascii")).digest()
+print("231.%d.%d.%d" % (d[0], d[1], d[2]))' "$1"
+}
+# sess_master_report TAG NAME NODE STATE: the master TAG's end report has
+# "img: session NAME: ADDR (...): STATE" for receiver NODE
+sess_master_report() {
+	local a
+	a=$(bed_addr "$3")
+	a=${a//./\\.}
+	if grep -Eiq "^img: session $2: $a( \\([^)]*\\))?: $4" "$WORK/$1.err"; then
+		pass "[$1] reports receiver $3 ($(bed_addr "$3")): $4"
+	else
+		fail "[$1] does not report receiver $3 ($(bed_addr "$3")) as $4 (report: $(grep -Ei "^img: session $2: 198" "$WORK/$1.err" | tr '\n' ' '))"
+	fi
+}

@@ -295,8 +295,9 @@ static void check_roundtrip(const struct proto_msg *m)
 /* ---- what a receiver accepts ---------------------------------------------- */
 
 /* Value kinds and longest strings per tag (man/img-protocol.7). */
+#define LAST_TAG PT_IFACE   /* the highest known tag */
 enum kind { K_ANY, K_U32, K_U64, K_B32, K_STR };
-static const struct { enum kind kind; size_t max; } tagdef[PT_LASTIMAGE + 1] = {
+static const struct { enum kind kind; size_t max; } tagdef[LAST_TAG + 1] = {
 	[PT_VERSION] = { K_U32, 0 }, [PT_CAPS] = { K_U32, 0 },
 	[PT_CLIENT] = { K_STR, PROTO_MAX_CTRL }, [PT_SERVER] = { K_STR, PROTO_MAX_CTRL },
 	[PT_NONCE] = { K_B32, 0 }, [PT_CNONCE] = { K_B32, 0 }, [PT_PROOF] = { K_B32, 0 },
@@ -308,7 +309,9 @@ static const struct { enum kind kind; size_t max; } tagdef[PT_LASTIMAGE + 1] = {
 	[PT_HWINFO] = { K_STR, PROTO_MAX_TEXT }, [PT_ACTION] = { K_STR, PROTO_MAX_CTRL },
 	[PT_ARG] = { K_STR, PROTO_MAX_PATH }, [PT_SESSION] = { K_STR, PROTO_MAX_CTRL },
 	[PT_TOKEN] = { K_B32, 0 }, [PT_AUTO] = { K_U32, 0 },
-	[PT_LASTIMAGE] = { K_STR, PROTO_MAX_PATH },
+	[PT_LASTIMAGE] = { K_STR, PROTO_MAX_PATH }, [PT_OFFSET] = { K_U64, 0 },
+	[PT_CLIENTS] = { K_U32, 0 }, [PT_TIMEOUT] = { K_U32, 0 },
+	[PT_THROTTLE] = { K_U32, 0 }, [PT_IFACE] = { K_STR, 31 },
 };
 
 /* Attributes a message is refused without: what the server
@@ -324,7 +327,7 @@ static const uint32_t required[PROTO_TYPE_END] = {
 	[PROTO_ABORT] = BIT(PT_CODE), [PROTO_RESULT] = BIT(PT_CODE),
 	[PROTO_WORK] = BIT(PT_ACTION),
 	[PROTO_REPORT] = BIT(PT_CODE) | BIT(PT_MAC),
-	[PROTO_WORKSET] = BIT(PT_ACTION),
+	[PROTO_WORKSET] = BIT(PT_ACTION), [PROTO_SESSION] = BIT(PT_ACTION),
 };
 
 /* 0 if every known attribute of m holds a well-formed value (for a
@@ -335,7 +338,7 @@ static int usable(const struct proto_msg *m, struct img_error *why)
 	static char *sbuf;
 	if (!sbuf && !(sbuf = malloc(PROTO_MAX_CTRL + 1)))
 		abort();
-	for (uint16_t tag = 1; tag <= PT_LASTIMAGE; tag++) {
+	for (uint16_t tag = 1; tag <= LAST_TAG; tag++) {
 		struct img_error e;
 		reset(&e);
 		int rc = 0;

@@ -28,11 +28,12 @@ import sys
 # Message types and attribute tags: the wire's numbers (proto/proto.h).
 HELLO, WELCOME, AUTH, STATUS, PUT, GET, DATA, END = 1, 2, 3, 4, 5, 6, 7, 8
 ABORT, RESULT, STATS, AUTO, WORK, REPORT, WORKSET = 9, 10, 11, 12, 13, 14, 15
-PING, PONG, BYE = 16, 17, 18
+PING, PONG, BYE, SESSION_M = 16, 17, 18, 19
 
 VERSION, CAPS, CLIENT, SERVER, NONCE, CNONCE, PROOF, CODE = 1, 2, 3, 4, 5, 6, 7, 8
 TEXT, PATH, BYTES, MAC, SERIAL, PRODUCT, HOSTNAME, DISK = 9, 10, 11, 12, 13, 14, 15, 16
 MEM, HWINFO, ACTION, ARG, SESSION, TOKEN, AUTOF, LASTIMAGE = 17, 18, 19, 20, 21, 22, 23, 24
+OFFSET, CLIENTS, TIMEOUT, THROTTLE, IFACE = 25, 26, 27, 28, 29
 
 MAX_PAYLOAD = 1 << 20
 MAX_CTRL = 65536
@@ -141,12 +142,26 @@ def corpus():
     c["ok-workset"] = msg(WORKSET, s(MAC, "52:54:00:12:34:56"), s(ACTION, "restore"),
                           s(ARG, "lab/win10.img"))
     c["ok-ping-pong-bye"] = frame(PING) + frame(PONG) + frame(BYE)
+    c["ok-get-offset"] = msg(GET, s(PATH, "lab/win10.img"), u64(OFFSET, 1 << 33))
+    c["ok-status-get-offset"] = msg(STATUS, u32(CODE, 0), u64(BYTES, 4096),
+                                    u64(OFFSET, 1 << 33))
+    c["ok-session-start"] = msg(SESSION_M, s(ACTION, "start"), s(SESSION, "room-b"),
+                                s(PATH, "lab/win10.img"), u32(CLIENTS, 24),
+                                u32(TIMEOUT, 300000), u32(THROTTLE, 2),
+                                s(IFACE, "eth0"))
+    c["ok-session-list"] = msg(SESSION_M, s(ACTION, "list"))
+    c["ok-session-delete"] = msg(SESSION_M, s(ACTION, "delete"), s(SESSION, "room-b"))
+    c["ok-status-session-list"] = msg(
+        STATUS, u32(CODE, 0),
+        s(TEXT, "session  state  image  group  clients  started\n"
+                "room-b  done: 2 done, 0 failed, 1 dropped  lab/win10.img  "
+                "231.12.34.56  2  2026-11-23 20:21:06\n"))
 
     # ---- valid edge cases ----
-    # Unknown tags (0, 25, 999) are ignored; a repeated non-list tag: the
+    # Unknown tags (0, 250, 999) are ignored; a repeated non-list tag: the
     # first counts.
     c["ok-unknown-tags"] = msg(HELLO, attr(0, b"\0\0"), u32(VERSION, 1),
-                               attr(25, b"later"), attr(999, b""), u32(VERSION, 7))
+                               attr(250, b"later"), attr(999, b""), u32(VERSION, 7))
     c["ok-64-attrs"] = msg(AUTO, *[s(MAC, "02:00:00:00:00:%02x" % i)
                                    for i in range(64)])
     # A control message of exactly 65536 bytes: version (8) + one unknown
@@ -177,7 +192,7 @@ def corpus():
     c["bad-reserved-flags-high"] = frame(DATA, b"abc", flags=0x8000)
     c["bad-type-0"] = frame(0)
     c["bad-type-99"] = msg(99, u32(VERSION, 1))
-    c["bad-type-19"] = frame(19)            # one past BYE
+    c["bad-type-20"] = frame(20)            # one past SESSION
 
     # ---- hostile: attribute lists ----
     c["bad-attr-past-payload"] = frame(PUT, struct.pack("<HH", PATH, 10) + b"abcd")
@@ -199,10 +214,17 @@ def corpus():
     c["bad-path-too-long"] = msg(GET, s(PATH, "p" * 1025))
     c["bad-mac-nul-second"] = msg(AUTO, s(MAC, "52:54:00:12:34:56"),
                                   attr(MAC, b"52:54\0"))
+    c["bad-get-offset-4-bytes"] = msg(GET, s(PATH, "lab/win10.img"),
+                                      attr(OFFSET, b"\x00\x10\x00\x00"))
+    c["bad-session-clients-2-bytes"] = msg(SESSION_M, s(ACTION, "start"),
+                                           s(SESSION, "room-b"), attr(CLIENTS, b"\x02\x00"))
+    c["bad-session-iface-too-long"] = msg(SESSION_M, s(ACTION, "start"),
+                                          s(IFACE, "i" * 32))
 
     # ---- hostile: missing attributes ----
     c["bad-empty-payload"] = frame(HELLO)   # HELLO without version
     c["bad-put-no-path"] = msg(PUT, u32(AUTOF, 1))
+    c["bad-session-no-action"] = msg(SESSION_M, s(SESSION, "room-b"))
 
     # ---- hostile: streams cut short ----
     c["bad-frame-cut"] = HELLO_M[:len(HELLO_M) - 5]
