@@ -234,10 +234,12 @@ parse() { # parse SCENARIO
 		[ "$KIND" = loss1 ] && bedopts+=(--loss "$i:10000")
 		[ "$KIND" = lossy5 ] && [ $i = 1 ] && bedopts+=(--loss "$i:50000")
 	done
-	# every run bounded: 10x the slowest link's time plus a minute (killed
-	# receivers: udpcast's stall, ~200 s, on top)
+	# every run bounded: 10x the slowest link's time plus a minute, at
+	# least 4 minutes (udpcast stalls ~200 s for a receiver that stops
+	# answering); killed receivers: 4 more minutes
 	T=$(python3 -c "print(int(60 + 10 * $imgsize * 8 / $RATE_BPS))")
-	[ "$KIND" = kill1 ] && T=$((T + 300))
+	[ $T -ge 240 ] || T=240
+	[ "$KIND" = kill1 ] && T=$((T + 240))
 }
 role() { # role I: the part receiver I plays in this scenario
 	if [ "$1" = 1 ] && [ -n "$KIND" ] && [ "$KIND" != loss1 ]; then
@@ -308,6 +310,13 @@ killer() { # killer OUTPUT PROGRESS_TOTAL
 	killpid=$!
 }
 
+# tmcpu FILE: "wall user+sys" from GNU time's last line (a killed command
+# has "Command terminated by signal 9" before it)
+tmcpu() {
+	tail -n1 "$1" 2>/dev/null | awk 'NF == 3 { printf "%s %.2f\n", $1, $2 + $3; ok = 1 }
+		END { if (!ok) print "0 0" }'
+}
+
 # one run of method M in scenario S; appends to $work/results
 run_method() { # run_method S M RUN
 	local s=$1 r=$3 i t0 sname rc end good cpu w u y role_ out sender
@@ -359,8 +368,7 @@ run_method() { # run_method S M RUN
 	esac
 	wait "${rxpids[@]}" 2>/dev/null
 	[ -n "$killpid" ] && { kill "$killpid" 2>/dev/null; wait "$killpid" 2>/dev/null; }
-	read -r w u y <"$run/s.time" 2>/dev/null || { w=0 u=0 y=0; }
-	echo "S $s $M $r $sender $w $(python3 -c "print($u + $y)")" >>"$work/results"
+	echo "S $s $M $r $sender $(tmcpu "$run/s.time")" >>"$work/results"
 	for ((i = 1; i <= N; i++)); do
 		[ -f "$run/r$i.rc" ] || continue
 		read -r rc end <"$run/r$i.rc"
@@ -379,8 +387,7 @@ run_method() { # run_method S M RUN
 			elif samedisk "$work/ref.disk" "$out"; then good=good
 			else good=corrupt; fi;;
 		esac
-		cpu=0
-		if read -r w u y <"$run/r$i.time" 2>/dev/null; then cpu=$(python3 -c "print($u + $y)" 2>/dev/null || echo 0); fi
+		read -r _ cpu <<<"$(tmcpu "$run/r$i.time")"
 		echo "R $s $M $r $i $role_ $rc $(python3 -c "print('%.3f' % ($end - $t0))") $good $cpu" >>"$work/results"
 		[ "$good" != good ] || [ "$rc" != 0 ] && cp "$run/r$i.log" "$work/logs/$s.$M.$r.r$i.log" 2>/dev/null
 	done

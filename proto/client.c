@@ -231,6 +231,20 @@ int proto_client_get(struct proto_client *cl, const char *path,
 	return 0;
 }
 
+void proto_client_result(struct proto_client *cl, int rc, const char *text)
+{
+	struct proto_out *o = malloc(sizeof(*o));
+	if (!o)
+		return;
+	proto_out_init(o, PROTO_RESULT);
+	proto_put_u32(o, PT_CODE, proto_status_of(rc));
+	if (rc && text)
+		proto_put_str(o, PT_TEXT, text);
+	if (!proto_send(&cl->c, o, NULL))
+		(void)proto_client_status(cl, NULL, 0, NULL, NULL);
+	free(o);
+}
+
 /* ---- upload ----------------------------------------------------------- */
 
 int proto_upload_begin(struct proto_upload *u, struct proto_client *cl,

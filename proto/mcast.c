@@ -339,6 +339,8 @@ struct mc_master {
 	unsigned drop_s;
 	int state;                 /* enum mc_state */
 	unsigned wanted;           /* clients to wait for, 0 none */
+	int debug;                 /* IMG_MCAST_DEBUG: a line a second on stderr */
+	double last_debug;
 	char abort_why[160];
 
 	pthread_mutex_t mu;
@@ -413,6 +415,7 @@ int mc_master_open(struct mc_master **out, const struct mc_master_cfg *c,
 	m->rate_max = c->throttle_ms ? MC_PAYLOAD * 1000.0 / c->throttle_ms : MC_RATEMAX;
 	m->rate = m->rate_max < MC_RATE0 ? m->rate_max : MC_RATE0;
 	m->probing = 1;
+	m->debug = getenv("IMG_MCAST_DEBUG") != NULL;
 	*out = m;
 	return 0;
 }
@@ -683,12 +686,22 @@ int mc_master_wait(struct mc_master *m, unsigned clients, double timeout_s,
 	}
 }
 
-/* The lowest packet some active receiver still lacks.  Called with mu held. */
-static void update_base(struct mc_master *m)
+/* Receivers the master waits for: active, and not losing much alone for
+ * a second (those are dropped after drop_s, or as soon as the others have
+ * moved past what they lack).  A silent one is waited for until drop_s. */
+#define MC_GRACE 1.0
+static int waited_for(const struct mc_master *m, const struct peer *p, double now)
+{
+	return active(p) && !(p->cong_since && now - p->cong_since >= MC_GRACE);
+}
+
+/* The lowest packet some waited-for receiver still lacks.  Called with mu
+ * held. */
+static void update_base(struct mc_master *m, double now)
 {
 	uint64_t base = m->sent;
 	for (unsigned i = 0; i < m->npeers; i++)
-		if (active(&m->peers[i]) && m->peers[i].next < base)
+		if (waited_for(m, &m->peers[i], now) && m->peers[i].next < base)
 			base = m->peers[i].next;
 	if (base > m->base)
 		m->base = base;
@@ -719,6 +732,12 @@ static void tick(struct mc_master *m, double now)
 			continue;
 		if (p->state != P_HAVE && now - p->heard > m->drop_s) {
 			drop_peer(m, p, "no report for %u s", m->drop_s);
+			continue;
+		}
+		if (p->state != P_HAVE && p->next < m->base) {
+			/* the others went on: what it lacks is no longer repaired */
+			drop_peer(m, p, "too slow: %.1f MB/s, fell behind the others",
+				  p->rate / 1e6);
 			continue;
 		}
 		nact++;
@@ -775,8 +794,23 @@ static void tick(struct mc_master *m, double now)
 		}
 	}
 	m->rate_limited = 0;
-	update_base(m);
+	update_base(m, now);
 	m->last_tick = now;
+	if (m->debug && now - m->last_debug >= 1.0) {
+		m->last_debug = now;
+		fprintf(stderr, "mcast: rate %.2f MB/s sent %llu written %llu base %llu rq %zu",
+			m->rate / 1e6, (unsigned long long)m->sent,
+			(unsigned long long)m->written, (unsigned long long)m->base, m->rq_n);
+		for (unsigned i = 0; i < m->npeers && i < 8; i++)
+			fprintf(stderr, " | %s next %llu lim %llu rx %llu lost %llu %.2fMB/s%s rtt %.0fms",
+				peer_names[m->peers[i].state],
+				(unsigned long long)m->peers[i].next,
+				(unsigned long long)m->peers[i].limit,
+				(unsigned long long)m->peers[i].rx,
+				(unsigned long long)m->peers[i].lost, m->peers[i].rate / 1e6,
+				m->peers[i].cong ? " CONG" : "", m->peers[i].rtt * 1e3);
+		fprintf(stderr, "\n");
+	}
 }
 
 /* Send what the tokens allow: repairs first, then new packets.  Called
@@ -794,10 +828,10 @@ static int send_round(struct mc_master *m, double now)
 	double cap = 48.0 * MC_PAYLOAD;
 	if (m->tokens > cap)
 		m->tokens = cap;
-	update_base(m);
+	update_base(m, now);
 	for (unsigned i = 0; i < m->npeers; i++) {
 		const struct peer *p = &m->peers[i];
-		if (active(p) && p->state != P_REG && p->limit < limit)
+		if (waited_for(m, p, now) && p->state != P_REG && p->limit < limit)
 			limit = p->limit;
 	}
 	if (limit > m->base + MC_WINDOW)
@@ -810,7 +844,7 @@ static int send_round(struct mc_master *m, double now)
 			m->queued[seq % MC_WINDOW] = 0;
 			m->rq_head = (m->rq_head + 1) % MC_WINDOW;
 			m->rq_n--;
-			if (seq < m->base || seq + MC_WINDOW <= m->written)
+			if (seq < m->base)
 				continue;
 			repair = 1;
 		} else if (m->sent < limit) {
@@ -1624,6 +1658,20 @@ void mc_client_result(struct mc_client *k, int rc, const char *text)
 				return;
 		}
 	}
+}
+
+void mc_client_leave(struct mc_client *k)
+{
+	pthread_mutex_lock(&k->mu);
+	k->stop = 1;
+	pthread_mutex_unlock(&k->mu);
+	if (k->th_started) {
+		pthread_join(k->th, NULL);
+		k->th_started = 0;
+	}
+	if (k->dfd >= 0)
+		close(k->dfd);             /* leaves the group */
+	k->dfd = -1;
 }
 
 void mc_client_close(struct mc_client *k)

@@ -118,6 +118,9 @@ int mc_client_server(struct mc_client *c, char *host, size_t hcap,
 		     int *port, char *path, size_t pcap);
 /* The error behind the last failed read. */
 void mc_client_error(struct mc_client *c, struct img_error *err);
+/* Stop receiving and leave the group (before a unicast catch-up, so the
+ * session's packets stop taking the link). */
+void mc_client_leave(struct mc_client *k);
 /* Report the restore's outcome to the master (best effort, a few tries). */
 void mc_client_result(struct mc_client *c, int rc, const char *text);
 void mc_client_close(struct mc_client *c);

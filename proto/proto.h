@@ -215,6 +215,10 @@ int proto_client_connect(struct proto_client *cl, const char *hostport,
 int proto_client_get(struct proto_client *cl, const char *path,
 		     const char *mac, uint64_t offset, uint64_t *bytes,
 		     struct img_error *err);
+/* After a GET's image was read (or reading it failed): send RESULT with
+ * the restore's outcome (rc, and text when rc is not 0), which the server
+ * logs, and read its STATUS.  Best effort: a failure is not reported. */
+void proto_client_result(struct proto_client *cl, int rc, const char *text);
 /* Receive a STATUS (anything else is a protocol error).  Returns 0 for
  * code 0, else the mapped engine error with "server: TEXT" in err.
  * text/bytes may be NULL. */

@@ -119,16 +119,7 @@ static int restore_net(const struct img_restore_opts *o, const struct img_net *n
 	rc = img_restore(&ro, &src, cb, st, err);
 	rc = pick_error(rc, &dl.err, err);
 	/* Tell the server how it ended; it logs it. */
-	struct proto_out *m = malloc(sizeof(*m));
-	if (m) {
-		proto_out_init(m, PROTO_RESULT);
-		proto_put_u32(m, PT_CODE, proto_status_of(rc));
-		if (rc && err)
-			proto_put_str(m, PT_TEXT, err->msg);
-		if (!proto_send(&cl.c, m, NULL))
-			(void)proto_client_status(&cl, NULL, 0, NULL, NULL);
-		free(m);
-	}
+	proto_client_result(&cl, rc, err ? err->msg : NULL);
 out:
 	proto_client_close(&cl);
 	return rc;

@@ -204,6 +204,7 @@ static int catch_up(struct csrc *s)
 	if (s->o->no_catchup || !mc_client_server(s->k, host, sizeof(host), &port,
 						  path, sizeof(path)))
 		return s->err.code ? s->err.code : -IMG_E_DROPPED;
+	mc_client_leave(s->k);
 	say(s->w, IMG_WARN, "%s; finishing by unicast from %s:%d (%s from byte %llu)",
 	    s->err.msg, host, port, path, (unsigned long long)at);
 	snprintf(hp, sizeof(hp), "%s:%d", host, port);
@@ -277,6 +278,15 @@ static int run_client(const struct img_session_opts *o, struct wrap *w,
 		goto out;
 	struct img_source src = { csrc_read, &s };
 	struct img_restore_opts ro = *o->restore;
+	char shost[64], spath[512], label[600];
+	int sport;
+	if (!ro.image_name) {
+		if (mc_client_server(k, shost, sizeof(shost), &sport, spath, sizeof(spath)))
+			snprintf(label, sizeof(label), "%s", spath);
+		else
+			snprintf(label, sizeof(label), "session %s", o->name);
+		ro.image_name = label;
+	}
 	rc = img_restore(&ro, &src, wcb, &res->st, err);
 	if (rc && s.err.code && err)
 		*err = s.err;            /* the transport's reason says more */
