@@ -39,10 +39,12 @@
 #define MC_VERSION 1
 #define MC_BATCH 64
 #define MC_RANGES 160             /* missing ranges per STATUS */
-#define MC_RATE0 (20e6)           /* bytes/s to begin with */
+#define MC_RATE0 (8e6)            /* bytes/s to begin with */
 #define MC_RATEMIN (256e3)
 #define MC_RATEMAX (400e6)
 #define MC_CONGESTED 0.10         /* loss share that means "too fast" */
+#define MC_QUEUE_HIGH 0.040       /* s of queueing delay that mean "slower" */
+#define MC_QUEUE_LOW 0.015        /* s below which the rate may grow */
 #define MC_SILENT_MASTER 20.0     /* s without a packet: the master is gone */
 
 static double now_s(void)
@@ -324,7 +326,8 @@ struct peer {
 	uint64_t rx0, lost0;
 	double rate;               /* bytes/s it received, last window */
 	double cong_since;         /* congested alone since, 0 not */
-	double rtt;                /* s */
+	double rtt;                /* s, smoothed */
+	double rtt_min;            /* s, the lowest sample: the empty path */
 	char note[160];
 };
 
@@ -508,6 +511,7 @@ static void on_join(struct mc_master *m, const struct sockaddr_in *from,
 	p->state = P_REG;
 	p->heard = now_s();
 	p->rtt = 0.01;
+	p->rtt_min = 1e9;
 	reply(m, MC_REGISTERED, from, nonce, (uint16_t)(p - m->peers), NULL);
 }
 
@@ -543,8 +547,11 @@ static void on_status(struct mc_master *m, struct peer *p, const struct mc_hdr *
 	p->lost = lost;
 	if (echo) {
 		double rtt = ((uint32_t)(now_ms() - echo) - (double)held) / 1000.0;
-		if (rtt >= 0 && rtt < 5)
+		if (rtt >= 0 && rtt < 5) {
 			p->rtt = p->rtt * 0.8 + rtt * 0.2;
+			if (rtt < p->rtt_min)
+				p->rtt_min = rtt;
+		}
 	}
 	if (p->state == P_RECV && m->total != UINT64_MAX && p->next >= m->total)
 		p->state = P_HAVE;
@@ -766,6 +773,15 @@ static void tick(struct mc_master *m, double now)
 			p->cong_since = 0;
 		}
 	}
+	/* queueing delay on the way to the receivers we wait for: a queue
+	 * building up says "too fast" before anything is lost */
+	double qd = 0;
+	for (unsigned i = 0; i < m->npeers; i++) {
+		const struct peer *p = &m->peers[i];
+		if (waited_for(m, p, now) && p->state == P_RECV && p->rtt_min < 1e8 &&
+		    p->rtt - p->rtt_min > qd)
+			qd = p->rtt - p->rtt_min;
+	}
 	if (ncong && ncong * 2 > nact) {
 		/* most receivers lose much: the network is full */
 		if (now >= m->hold_until) {
@@ -787,7 +803,22 @@ static void tick(struct mc_master *m, double now)
 				drop_peer(m, p, "too slow: %.1f MB/s while the others take "
 					  "%.1f MB/s", p->rate / 1e6, best / 1e6);
 		}
-		if (now >= m->hold_until && m->rate_limited) {
+		if (qd > MC_QUEUE_HIGH) {
+			/* slower, but not below what the receivers take now:
+			 * the queue says the link is full at that rate */
+			double floor = 1e18, r = m->rate * 0.97;
+			for (unsigned i = 0; i < m->npeers; i++) {
+				const struct peer *p = &m->peers[i];
+				if (waited_for(m, p, now) && p->state == P_RECV && p->rate > 0 &&
+				    p->rate * 0.97 < floor)
+					floor = p->rate * 0.97;
+			}
+			if (r < floor && floor < m->rate)
+				r = floor;
+			if (r < m->rate)
+				m->rate = r < MC_RATEMIN ? MC_RATEMIN : r;
+			m->probing = 0;
+		} else if (qd < MC_QUEUE_LOW && now >= m->hold_until && m->rate_limited) {
 			m->rate *= m->probing ? 1.25 : 1.02;
 			if (m->rate > m->rate_max)
 				m->rate = m->rate_max;
