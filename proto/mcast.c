@@ -737,7 +737,7 @@ static void tick(struct mc_master *m, double now)
 		struct peer *p = &m->peers[i];
 		if (!active(p))
 			continue;
-		if (p->state != P_HAVE && now - p->heard > m->drop_s) {
+		if (now - p->heard > m->drop_s) {
 			drop_peer(m, p, "no report for %u s", m->drop_s);
 			continue;
 		}
