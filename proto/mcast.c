@@ -1116,6 +1116,16 @@ void mc_master_abort(struct mc_master *m, const char *why)
 	}
 }
 
+unsigned mc_master_registered(struct mc_master *m)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&m->mu);
+	for (unsigned i = 0; i < m->npeers; i++)
+		n += active(&m->peers[i]);
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
 unsigned mc_master_peers(struct mc_master *m, struct img_session_peer *peers,
 			 unsigned max, unsigned *done, unsigned *failed,
 			 unsigned *dropped)

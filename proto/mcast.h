@@ -77,6 +77,8 @@ int mc_master_finish(struct mc_master *m, int (*cancel)(void *), void *ctx,
 		     struct img_error *err);
 /* Stop the session (the stream failed): receivers are told why. */
 void mc_master_abort(struct mc_master *m, const char *why);
+/* Receivers registered and still in the session. */
+unsigned mc_master_registered(struct mc_master *m);
 /* The receivers as they stand (into peers[0..max)), with counts. */
 unsigned mc_master_peers(struct mc_master *m, struct img_session_peer *peers,
 			 unsigned max, unsigned *done, unsigned *failed,

@@ -152,7 +152,9 @@ static int run_master(const struct img_session_opts *o, struct wrap *w,
 	rc = mc_master_wait(m, o->clients, tmo, w_key, w_cancel, w, &why, err);
 	if (rc)
 		goto out;
-	say(w, IMG_INFO, "session %s: starting (%s)", o->name, why);
+	unsigned reg = mc_master_registered(m);
+	say(w, IMG_INFO, "session %s: starting with %u client%s (%s)", o->name, reg,
+	    reg == 1 ? "" : "s", why);
 	struct img_sink sink = { mc_master_write, m };
 	if (o->make) {
 		rc = img_make(o->make, &sink, wcb, &res->st, err);
