@@ -340,7 +340,8 @@ run_method() { # run_method S M RUN
 			udp-sender --file "$image" --min-receivers "$N" --max-wait 600 --interface eth0 \
 			--portbase 9000 --full-duplex --nopointopoint --nokbd \
 			--mcast-rdv-address 231.77.0.1 --mcast-data-address 231.77.0.2 \
-			</dev/null >"$run/s.log" 2>&1
+			</dev/null >"$run/s.log" 2>&1 &
+		wait $!
 		sender=$?
 		;;
 	img)
@@ -354,7 +355,8 @@ run_method() { # run_method S M RUN
 		t0=$(date +%s.%N)
 		/usr/bin/time -f "%e %U %S" -o "$run/s.time" ip netns exec "$P-m" timeout -k 5 "$T" \
 			"$IMG" -session "$sname" -master -clients="$N" -timeout=1 -image="$image" \
-			</dev/null >"$run/s.log" 2>&1
+			</dev/null >"$run/s.log" 2>&1 &
+		wait $!
 		sender=$?
 		;;
 	unicast)
@@ -391,7 +393,7 @@ run_method() { # run_method S M RUN
 		echo "R $s $M $r $i $role_ $rc $(python3 -c "print('%.3f' % ($end - $t0))") $good $cpu" >>"$work/results"
 		[ "$good" != good ] || [ "$rc" != 0 ] && cp "$run/r$i.log" "$work/logs/$s.$M.$r.r$i.log" 2>/dev/null
 	done
-	[ "$sender" != 0 ] && cp "$run/s.log" "$work/logs/$s.$M.$r.sender.log"
+	{ [ "$sender" != 0 ] || [ "$M" = img ]; } && cp "$run/s.log" "$work/logs/$s.$M.$r.sender.log"
 	[ -f "$run/killed" ] && echo "K $s $M $r $(python3 -c "
 a, b = open('$run/killed').read().split(); print('%.3f %s' % (float(a) - $t0, b))")" >>"$work/results"
 	tail -c 2000 "$run/s.log" >"$work/logs/$s.$M.$r.sender.tail" 2>/dev/null
@@ -423,13 +425,15 @@ for s in "${scenarios[@]}"; do
 done
 elapsed=$(($(date +%s) - tstart))
 
+tree=$(git -C "$top" log -1 --format='%h %s' 2>/dev/null | cut -c1-70)
+[ -n "$(git -C "$top" status --porcelain -uno 2>/dev/null)" ] && tree="$tree (+ uncommitted changes)"
 os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")
 udpv=$(dpkg-query -W -f '${Version}' udpcast 2>/dev/null || echo '?')
 python3 - "$work/results" "$cmdline" "$size" "$imgsize" "$runs" "$methods" "$elapsed" \
-	"$(nproc)" "$(uname -r)" "$os" "$udpv" <<'EOF'
+	"$(nproc)" "$(uname -r)" "$os" "$udpv" "$tree" <<'EOF'
 import statistics, sys
 from collections import defaultdict
-res, cmdline, size, imgsize, runs, methods, elapsed, ncpu, kernel, os_, udpv = sys.argv[1:]
+res, cmdline, size, imgsize, runs, methods, elapsed, ncpu, kernel, os_, udpv, tree = sys.argv[1:]
 imgsize = int(imgsize); methods = methods.split()
 med = statistics.median
 R = defaultdict(list)      # (s, m, run) -> [(i, role, rc, end, good, cpu)]
@@ -482,7 +486,7 @@ print()
 print("multicast benchmark: %s fixture image, %.1f MB (img -makel), %s run(s), medians; %s s in all"
       % (size, imgsize / 1e6, runs, elapsed))
 print("machine: %s CPUs, Linux %s, %s; udpcast %s" % (ncpu, kernel, os_, udpv))
-print("command: %s" % cmdline)
+print("command: %s; source tree: %s" % (cmdline, tree or "?"))
 print("time = sender launch to the last receiver's exit (killed receivers left out); "
       "\"fast\" = the last good receiver (receivers 2..N) in the one-bad-receiver scenarios;")
 print("\">\" a receiver timed out in some run, \"!\" some live receiver ended without a good output")

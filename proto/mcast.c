@@ -109,7 +109,7 @@ static void pk_init(struct pk *k, uint8_t type, uint32_t sid, uint32_t run,
 }
 static void pk_put(struct pk *k, const void *p, size_t n)
 {
-	if (n <= sizeof(k->b) - k->n) {
+	if (n && n <= sizeof(k->b) - k->n) {
 		memcpy(k->b + k->n, p, n);
 		k->n += n;
 	}

@@ -228,7 +228,9 @@ static void set_name(const char *disk, const char *hostname,
 
 /* Join the multicast session name as a receiver and restore from it; a
  * receiver dropped from a server's session finishes by unicast from that
- * server (with the site key of the net options, if any). */
+ * server (with the site key of the net options, if any).  It waits for
+ * the session's master as long as it takes, or the net options' timeout
+ * when one was given. */
 static int join_session(const struct img_auto_opts *o, const char *name,
 			const struct img_callbacks *cb, struct img_auto_result *res,
 			struct img_error *err)
@@ -236,7 +238,8 @@ static int join_session(const struct img_auto_opts *o, const char *name,
 	struct img_restore_opts ro = { .disks = o->disks, .ndisks = o->ndisks,
 				       .threads = o->threads };
 	struct img_session_opts so = { .name = name, .role = IMG_ROLE_CLIENT,
-				       .restore = &ro, .keyfile = o->net->keyfile };
+				       .restore = &ro, .keyfile = o->net->keyfile,
+				       .wait_s = o->net->timeout > 0 ? (unsigned)o->net->timeout : 0 };
 	struct img_session_result *sr = calloc(1, sizeof(*sr));
 	if (!sr)
 		return img_err_set(err, -ENOMEM, "out of memory");
@@ -287,6 +290,8 @@ int img_auto(const struct img_auto_opts *o, const struct img_callbacks *cb,
 				 err ? err->msg : "");
 		goto out;
 	}
+	if (!strcmp(res->action, "session"))
+		snprintf(res->path, sizeof(res->path), "%s", session);
 	res->referred = res->server[0] != 0;
 	if (!res->referred)
 		snprintf(res->server, sizeof(res->server), "%s", o->net->server);
@@ -303,7 +308,6 @@ int img_auto(const struct img_auto_opts *o, const struct img_callbacks *cb,
 	if (!strcmp(res->action, "none"))
 		return 0;
 	if (!strcmp(res->action, "session")) {
-		snprintf(res->path, sizeof(res->path), "%s", session);
 		rc = join_session(o, session, cb, res, err);
 		if (!rc && hostname[0])
 			set_name(id.disk, hostname, cb);

@@ -296,6 +296,7 @@ static int run_client(const struct img_session_opts *o, struct wrap *w,
 		rc = s.err.code;
 	res->caught_up = s.caught_up;
 	if (s.unicast) {
+		proto_client_result(&s.cl, rc, rc && err ? err->msg : NULL);
 		proto_client_close(&s.cl);
 	} else {
 		mc_client_result(k, rc, rc && err ? err->msg : NULL);

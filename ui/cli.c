@@ -500,7 +500,9 @@ static const struct mode modes[] = {
 	  "Automatic imaging: tell the server who this workstation is (MACs, DMI\n"
 	  "serial and product, disks, memory, image-safe data) and do the work it\n"
 	  "answers: restore an image, make one, or nothing.  The result is reported\n"
-	  "to the server, which logs it.  SERVER defaults to $IMGSERVER.\n"
+	  "to the server, which logs it.  SERVER defaults to $IMGSERVER.  Session\n"
+	  "work joins that multicast session as a client (-timeout=S bounds the wait\n"
+	  "for its master).\n"
 	  "  -mac=MAC  report this MAC first (when the server knows the machine by\n"
 	  "            another NIC's address)\n" },
 	{ "session", "s", 1, 4, run_session,

@@ -169,7 +169,7 @@ static void *session_main(void *arg)
 		 x->name, x->done, x->failed, x->dropped, rc ? ": " : "",
 		 rc ? (cancelled ? "deleted while it ran" : e.msg) : "");
 	x->rec.end = x->ended;
-	x->rec.bytes = x->sent;
+	x->rec.bytes = res ? res->st.image_bytes : 0;
 	x->rec.result = rc ? "failed" : "ok";
 	x->rec.error = x->note;
 	pthread_mutex_unlock(&ss->lock);

@@ -29,7 +29,8 @@ struct srv_logrec {
 	int64_t id;          /* set by srv_log_begin */
 	const char *source;  /* client address "198.18.0.5:40312" */
 	const char *mac;     /* client MAC "52:54:00:12:34:56", or "" */
-	const char *type;    /* "put", "get", "auto", "report", "work", "status" */
+	const char *type;    /* "put", "get", "auto", "report", "work", "auth",
+			      * "session" */
 	const char *path;    /* image path inside the store, or "" */
 	double start;        /* unix time, sub-second */
 	double end;          /* 0 while running */

@@ -360,31 +360,40 @@ sess_start() {
 	shift 3
 	note "[$tag on node $node] img $*${SESS_KEYS:+ (stdin: sleep ${SESS_KEYS%%:*}; echo ${SESS_KEYS#*:})}"
 	SESS_T0[$tag]=$(now)
+	rm -f "$WORK/$tag.end"
 	if [ -n "${SESS_KEYS:-}" ]; then
 		( (sleep "${SESS_KEYS%%:*}"; echo "${SESS_KEYS#*:}") |
 			timeout -k 5 "$secs" "$NETBED" exec "$BED_PREFIX" "$node" "$IMG" "$@" \
-			>"$WORK/$tag.out" 2>"$WORK/$tag.err"; exit $? ) 2>/dev/null &
+			>"$WORK/$tag.out" 2>"$WORK/$tag.err"
+		  rc=$?; now >"$WORK/$tag.end"; exit $rc ) 2>/dev/null &
 	else
 		( timeout -k 5 "$secs" "$NETBED" exec "$BED_PREFIX" "$node" "$IMG" "$@" \
-			>"$WORK/$tag.out" 2>"$WORK/$tag.err" </dev/null; exit $? ) 2>/dev/null &
+			>"$WORK/$tag.out" 2>"$WORK/$tag.err" </dev/null
+		  rc=$?; now >"$WORK/$tag.end"; exit $rc ) 2>/dev/null &
 	fi
 	SESS_PID[$tag]=$!
 }
 # sess_wait TAG: waits for it; RC is its exit status (124: timed out);
-# prints its stderr indented and its time as a note
+# prints its stderr indented and its run time as a note
 sess_wait() {
 	local tag=$1
 	wait "${SESS_PID[$tag]}"
 	RC=$?
 	unset "SESS_PID[$tag]"
 	SESS_RCS[$tag]=$RC
-	note "[$tag] exit $RC after $(since "${SESS_T0[$tag]}") s"
+	note "[$tag] exit $RC after $(sess_secs "$tag") s"
 	if [ -s "$WORK/$tag.err" ]; then
 		tr '\r' '\n' <"$WORK/$tag.err" | grep -v 'ETA [0-9-]' | grep . | tail -25 |
 			sed "s/^/#   $tag: /"
 	fi
 	[ "$RC" = 124 ] && fail "[$tag] img did not finish in time (killed by timeout)"
 	return 0
+}
+# sess_secs TAG [FROM]: seconds from FROM (a `now`; default: its start)
+# to the end of the img run TAG
+sess_secs() {
+	awk -v a="${2:-${SESS_T0[$1]}}" -v b="$(cat "$WORK/$1.end" 2>/dev/null || now)" \
+		'BEGIN { printf "%.1f", b - a }'
 }
 # sess_running TAG: 0 while it runs
 sess_running() { [ -n "${SESS_PID[$1]:-}" ] && kill -0 "${SESS_PID[$1]}" 2>/dev/null; }

@@ -44,13 +44,13 @@ done
 [ $killed = 1 ] || fatal "receiver 3 ended (or wrote nothing) before it could be killed mid-session"
 sess_wait kill-m
 expect_rc 0 "master with one receiver killed"
-note "the master finished $(since "$tk") s after the kill"
+note "the master finished $(sess_secs kill-m "$tk") s after the kill"
 sess_wait kill-r3
 [ "$RC" != 0 ] && pass "the killed receiver did not exit 0 (exit $RC)" || fail "the killed receiver exited 0"
 for i in 1 2 4; do
 	sess_wait kill-r$i
 	expect_rc 0 "receiver $i beside the killed one"
-	note "receiver $i finished $(since "$tk") s after the kill"
+	note "receiver $i finished $(sess_secs kill-r$i "$tk") s after the kill"
 done
 bed_down
 sess_master_report kill-m $N 3 dropped

@@ -160,7 +160,7 @@ static void test_header(void)
 	rc = parse_hdr(4, 99, 0, &t, &l, &e);
 	CHECK_ERR(rc, e, -IMG_E_PROTO, "unknown message type 99");
 	rc = parse_hdr(0, PROTO_TYPE_END, 0, &t, &l, &e);
-	CHECK_ERR(rc, e, -IMG_E_PROTO, "unknown message type 19");
+	CHECK_ERR(rc, e, -IMG_E_PROTO, "unknown message type 20");
 	rc = parse_hdr(0, 0xffff, 0, &t, &l, &e);
 	CHECK_ERR(rc, e, -IMG_E_PROTO, "unknown message type 65535");
 
@@ -740,6 +740,114 @@ static void test_conn(void)
 	free(o);
 }
 
+/* ---- proto_client_get and proto_client_result over a socketpair ---------- */
+
+/* Queue the server's STATUS on srv (read by the client's next receive). */
+static void srv_status(struct proto_conn *srv, uint32_t code, const char *text,
+		       uint64_t bytes, int with_offset, uint64_t offset)
+{
+	struct proto_out *o = malloc(sizeof(*o));
+	if (!o)
+		abort();
+	proto_out_init(o, PROTO_STATUS);
+	proto_put_u32(o, PT_CODE, code);
+	if (text)
+		proto_put_str(o, PT_TEXT, text);
+	proto_put_u64(o, PT_BYTES, bytes);
+	if (with_offset)
+		proto_put_u64(o, PT_OFFSET, offset);
+	CHECK(proto_send(srv, o, NULL) == 0, "queue a STATUS");
+	free(o);
+}
+
+static void test_get(void)
+{
+	struct proto_client cl;
+	struct proto_conn srv;
+	struct proto_msg m;
+	struct img_error e = { 0 };
+	char path[64], mac[32];
+	uint64_t bytes, v64;
+	uint32_t v32;
+	int rc;
+
+	/* the whole image: no offset attribute on the wire */
+	memset(&cl, 0, sizeof(cl));
+	snprintf(cl.addr, sizeof(cl.addr), "test-server");
+	pair(&cl.c, &srv, 2000);
+	srv_status(&srv, PS_OK, NULL, 1000, 0, 0);
+	bytes = 0;
+	rc = proto_client_get(&cl, "lab/a.img", "52:54:00:12:34:56", 0, &bytes, &e);
+	CHECK(rc == 0 && bytes == 1000, "GET: %d %s, %llu bytes", rc, e.msg,
+	      (unsigned long long)bytes);
+	rc = proto_recv(&srv, &m, &e);
+	CHECK(rc == 0 && m.type == PROTO_GET, "the server reads GET: %d %s", rc, e.msg);
+	CHECK(proto_get_str(&m, PT_PATH, path, sizeof(path), NULL) == 1 &&
+	      !strcmp(path, "lab/a.img"), "GET names the path");
+	CHECK(proto_get_str(&m, PT_MAC, mac, sizeof(mac), NULL) == 1 &&
+	      !strcmp(mac, "52:54:00:12:34:56"), "GET names the MAC");
+	CHECK(proto_get_u64(&m, PT_OFFSET, &v64, NULL) == 0, "no offset for offset 0");
+	CHECK(proto_get_u32(&m, PT_AUTO, &v32, NULL) == 0, "no auto outside automatic mode");
+
+	/* from an offset, echoed: accepted; automatic mode says so */
+	cl.automatic = 1;
+	srv_status(&srv, PS_OK, NULL, 600, 1, 400);
+	rc = proto_client_get(&cl, "lab/a.img", NULL, 400, &bytes, &e);
+	CHECK(rc == 0 && bytes == 600, "GET from 400: %d %s, %llu bytes", rc, e.msg,
+	      (unsigned long long)bytes);
+	rc = proto_recv(&srv, &m, &e);
+	CHECK(rc == 0 && proto_get_u64(&m, PT_OFFSET, &v64, NULL) == 1 && v64 == 400,
+	      "GET carries offset 400");
+	CHECK(proto_get_u32(&m, PT_AUTO, &v32, NULL) == 1 && v32 == 1, "GET carries auto 1");
+	CHECK(proto_get_str(&m, PT_MAC, mac, sizeof(mac), NULL) == 0, "no MAC when none given");
+
+	/* a server that predates offsets answers without the echo: refused */
+	srv_status(&srv, PS_OK, NULL, 1000, 0, 0);
+	rc = proto_client_get(&cl, "lab/a.img", NULL, 400, &bytes, &e);
+	CHECK_ERR(rc, e, -IMG_E_PROTO, "cannot send 'lab/a.img' from byte 400", "predates");
+	(void)proto_recv(&srv, &m, NULL);
+	srv_status(&srv, PS_OK, NULL, 1000, 1, 401);
+	rc = proto_client_get(&cl, "lab/a.img", NULL, 400, &bytes, &e);
+	CHECK_ERR(rc, e, -IMG_E_PROTO, "from byte 400");
+	(void)proto_recv(&srv, &m, NULL);
+
+	/* the server's refusal, with its reason */
+	srv_status(&srv, PS_BADARG, "offset 5000 is past the end", 0, 0, 0);
+	rc = proto_client_get(&cl, "lab/a.img", NULL, 5000, &bytes, &e);
+	CHECK_ERR(rc, e, -IMG_E_REFUSED, "test-server", "bad argument", "past the end");
+	(void)proto_recv(&srv, &m, NULL);
+	srv_status(&srv, PS_NOTFOUND, "no image 'lab/b.img'", 0, 0, 0);
+	rc = proto_client_get(&cl, "lab/b.img", NULL, 0, &bytes, &e);
+	CHECK_ERR(rc, e, -IMG_E_NOTFOUND, "not found", "no image 'lab/b.img'");
+	(void)proto_recv(&srv, &m, NULL);
+
+	/* anything but STATUS where the answer is due */
+	CHECK(proto_send_empty(&srv, PROTO_END, NULL) == 0, "queue END");
+	rc = proto_client_get(&cl, "lab/a.img", NULL, 0, &bytes, &e);
+	CHECK_ERR(rc, e, -IMG_E_PROTO, "answered GET with message type 8");
+	(void)proto_recv(&srv, &m, NULL);
+
+	/* RESULT: the outcome, with the reason only on failure */
+	srv_status(&srv, PS_OK, NULL, 0, 0, 0);
+	proto_client_result(&cl, 0, "ignored");
+	rc = proto_recv(&srv, &m, &e);
+	CHECK(rc == 0 && m.type == PROTO_RESULT &&
+	      proto_get_u32(&m, PT_CODE, &v32, NULL) == 1 && v32 == PS_OK &&
+	      proto_get_str(&m, PT_TEXT, path, sizeof(path), NULL) == 0,
+	      "RESULT ok without text: %d %s", rc, e.msg);
+	srv_status(&srv, PS_OK, NULL, 0, 0, 0);
+	proto_client_result(&cl, -IMG_E_DIGEST, "chunk 3: digest");
+	rc = proto_recv(&srv, &m, &e);
+	CHECK(rc == 0 && m.type == PROTO_RESULT &&
+	      proto_get_u32(&m, PT_CODE, &v32, NULL) == 1 && v32 == PS_CORRUPT &&
+	      proto_get_str(&m, PT_TEXT, path, sizeof(path), NULL) == 1 &&
+	      !strcmp(path, "chunk 3: digest"), "RESULT failed with its reason");
+	proto_conn_close(&srv);
+	/* a peer gone: best effort, no hang, no crash */
+	proto_client_result(&cl, 0, NULL);
+	proto_conn_close(&cl.c);
+}
+
 int main(void)
 {
 	test_header();
@@ -751,6 +859,7 @@ int main(void)
 	test_proof();
 	test_keyload();
 	test_conn();
+	test_get();
 	printf("%d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }
