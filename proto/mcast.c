@@ -1653,6 +1653,14 @@ int mc_client_server(struct mc_client *k, char *host, size_t hcap, int *port,
 	return 1;
 }
 
+void mc_client_counts(struct mc_client *k, uint64_t *packets, uint64_t *lost)
+{
+	pthread_mutex_lock(&k->mu);
+	*packets = k->rx;
+	*lost = k->lost;
+	pthread_mutex_unlock(&k->mu);
+}
+
 void mc_client_error(struct mc_client *k, struct img_error *err)
 {
 	if (err) {

@@ -118,6 +118,8 @@ uint64_t mc_client_delivered(struct mc_client *c);
  * master's address; 0 when the master is not a server. */
 int mc_client_server(struct mc_client *c, char *host, size_t hcap,
 		     int *port, char *path, size_t pcap);
+/* Packets received and packets found missing so far. */
+void mc_client_counts(struct mc_client *c, uint64_t *packets, uint64_t *lost);
 /* The error behind the last failed read. */
 void mc_client_error(struct mc_client *c, struct img_error *err);
 /* Stop receiving and leave the group (before a unicast catch-up, so the

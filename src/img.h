@@ -355,6 +355,9 @@ struct img_session_result {
 	struct img_session_peer peers[64]; /* master: the first 64 receivers */
 	unsigned npeers;
 	int caught_up;             /* client: finished by unicast after a drop */
+	uint64_t packets;          /* client: session packets received */
+	uint64_t lost;             /* client: packets found missing (then
+				    * repaired, or fetched by the catch-up) */
 	struct img_stats st;
 };
 

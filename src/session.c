@@ -295,6 +295,7 @@ static int run_client(const struct img_session_opts *o, struct wrap *w,
 	if (rc && s.err.code)
 		rc = s.err.code;
 	res->caught_up = s.caught_up;
+	mc_client_counts(k, &res->packets, &res->lost);
 	if (s.unicast) {
 		proto_client_result(&s.cl, rc, rc && err ? err->msg : NULL);
 		proto_client_close(&s.cl);

@@ -453,6 +453,9 @@ static int run_session(struct args *a)
 	if (r.role == IMG_ROLE_MASTER) {
 		summary("sent", &r.st);
 	} else {
+		fprintf(stderr, "img: session %s: %llu packets received, %llu found missing "
+			"and %s\n", a->file, (unsigned long long)r.packets,
+			(unsigned long long)r.lost, r.caught_up ? "fetched by unicast" : "repaired");
 		summary(r.caught_up ? "restored (finished by unicast)" : "restored", &r.st);
 	}
 	return 0;

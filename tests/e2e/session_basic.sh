@@ -51,6 +51,14 @@ round() {
 	sess_expect_err "$label-m" "session $N: 4 done, 0 failed, 0 dropped" "$label: master total"
 	[ "$(sha "$WORK/src.img")" = "$orig" ] && pass "$label: the master's disk is unchanged" ||
 		fail "$label: the master's disk changed"
+	if [ "$label" = lossy ]; then
+		# the 5 % receiver saw losses, and they were repaired
+		sess_expect_err "$label-r2" "session $N: [0-9]+ packets received, [1-9][0-9]* found missing and repaired" \
+			"$label: receiver 2 reports packets lost and repaired"
+	else
+		sess_expect_err "$label-r1" "session $N: [0-9]+ packets received, [0-9]+ found missing" \
+			"$label: receiver 1 reports its packet counts"
+	fi
 	for i in 1 2 3 4; do run_check "$WORK/src.img" "$WORK/$label$i.img"; done
 	rm -f "$WORK/$label"[1-4].img
 }
