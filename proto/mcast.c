@@ -43,8 +43,8 @@
 #define MC_RATEMIN (256e3)
 #define MC_RATEMAX (400e6)
 #define MC_CONGESTED 0.10         /* loss share that means "too fast" */
-#define MC_QUEUE_HIGH 0.040       /* s of queueing delay that mean "slower" */
-#define MC_QUEUE_LOW 0.015        /* s below which the rate may grow */
+#define MC_QUEUE_HIGH 0.080       /* s of queueing delay that mean "slower" */
+#define MC_QUEUE_LOW 0.040        /* s below which the rate may grow */
 #define MC_SILENT_MASTER 20.0     /* s without a packet: the master is gone */
 
 static double now_s(void)
@@ -325,6 +325,7 @@ struct peer {
 	double t0;                 /* rate window start */
 	uint64_t rx0, lost0;
 	double rate;               /* bytes/s it received, last window */
+	unsigned windows;          /* rate windows seen */
 	double cong_since;         /* congested alone since, 0 not */
 	double rtt;                /* s, smoothed */
 	double rtt_min;            /* s, the lowest sample: the empty path */
@@ -723,9 +724,16 @@ static void drop_peer(struct mc_master *m, struct peer *p, const char *fmt, ...)
 	vsnprintf(p->note, sizeof(p->note), fmt, ap);
 	va_end(ap);
 	p->state = P_DROPPED;
+	m->probing = 1;            /* the path changed: find its rate again */
 	reply(m, MC_DROP, &p->addr, p->nonce, (uint16_t)(p - m->peers), p->note);
 	mq_add(&m->mq, IMG_WARN, "session %s: dropped %s (%s): %s", m->name,
 	       inet_ntoa(p->addr.sin_addr), p->host, p->note);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
 }
 
 /* Rate and health, every 100 ms.  Called with mu held. */
@@ -751,7 +759,9 @@ static void tick(struct mc_master *m, double now)
 		if (now - p->t0 >= 0.25) {
 			double dt = now - p->t0;
 			uint64_t drx = p->rx - p->rx0, dl = p->lost - p->lost0;
-			if (p->t0 > 0) {
+			if (p->t0 > 0 && p->windows++ > 0) {
+				/* the first window may hold time before the
+				 * start: its rate is not the path's */
 				p->rate = drx * (double)MC_PAYLOAD / dt;
 				p->cong = drx + dl > 20 && dl > MC_CONGESTED * (drx + dl);
 			}
@@ -774,13 +784,20 @@ static void tick(struct mc_master *m, double now)
 		}
 	}
 	/* queueing delay on the way to the receivers we wait for: a queue
-	 * building up says "too fast" before anything is lost */
-	double qd = 0;
+	 * building up says "too fast" before anything is lost.  It counts
+	 * when most of them see it (the delay that a strict majority has at
+	 * least), so that one slow link cannot hold the room back: that one
+	 * loses instead, and is dropped. */
+	double qds[MC_MAXPEERS], qd = 0;
+	unsigned nq = 0;
 	for (unsigned i = 0; i < m->npeers; i++) {
 		const struct peer *p = &m->peers[i];
-		if (waited_for(m, p, now) && p->state == P_RECV && p->rtt_min < 1e8 &&
-		    p->rtt - p->rtt_min > qd)
-			qd = p->rtt - p->rtt_min;
+		if (waited_for(m, p, now) && p->state == P_RECV && p->rtt_min < 1e8)
+			qds[nq++] = p->rtt - p->rtt_min;
+	}
+	if (nq) {
+		qsort(qds, nq, sizeof(qds[0]), cmp_desc);
+		qd = qds[nq / 2];
 	}
 	if (ncong && ncong * 2 > nact) {
 		/* most receivers lose much: the network is full */
@@ -803,26 +820,34 @@ static void tick(struct mc_master *m, double now)
 				drop_peer(m, p, "too slow: %.1f MB/s while the others take "
 					  "%.1f MB/s", p->rate / 1e6, best / 1e6);
 		}
-		if (qd > MC_QUEUE_HIGH) {
-			/* slower, but not below what the receivers take now:
-			 * the queue says the link is full at that rate */
-			double floor = 1e18, r = m->rate * 0.97;
-			for (unsigned i = 0; i < m->npeers; i++) {
-				const struct peer *p = &m->peers[i];
-				if (waited_for(m, p, now) && p->state == P_RECV && p->rate > 0 &&
-				    p->rate * 0.97 < floor)
-					floor = p->rate * 0.97;
-			}
-			if (r < floor && floor < m->rate)
-				r = floor;
-			if (r < m->rate)
-				m->rate = r < MC_RATEMIN ? MC_RATEMIN : r;
-			m->probing = 0;
-		} else if (qd < MC_QUEUE_LOW && now >= m->hold_until && m->rate_limited) {
-			m->rate *= m->probing ? 1.25 : 1.02;
-			if (m->rate > m->rate_max)
-				m->rate = m->rate_max;
+		/* what the receivers we wait for take now: with a queue on
+		 * the way, sending faster only makes it longer */
+		double minrx = 0;
+		for (unsigned i = 0; i < m->npeers; i++) {
+			const struct peer *p = &m->peers[i];
+			if (waited_for(m, p, now) && p->state == P_RECV && p->rate > 0 &&
+			    p->rtt_min < 1e8 && p->rtt - p->rtt_min <= qd &&
+			    (!minrx || p->rate < minrx))
+				minrx = p->rate;
 		}
+		if (qd > MC_QUEUE_HIGH && minrx) {
+			/* drain the queue */
+			if (minrx * 0.95 < m->rate)
+				m->rate = minrx * 0.95;
+			m->probing = 0;
+		} else if (qd > MC_QUEUE_LOW && minrx) {
+			/* the path is full: stay at its rate */
+			if (minrx < m->rate)
+				m->rate = minrx;
+			m->probing = 0;
+		} else if (now >= m->hold_until && m->rate_limited) {
+			double r = m->rate * (m->probing ? 1.25 : 1.05);
+			if (minrx && !m->probing && r > minrx * 1.1)
+				r = minrx * 1.1 > m->rate ? minrx * 1.1 : m->rate;
+			m->rate = r > m->rate_max ? m->rate_max : r;
+		}
+		if (m->rate < MC_RATEMIN)
+			m->rate = MC_RATEMIN;
 	}
 	m->rate_limited = 0;
 	update_base(m, now);
