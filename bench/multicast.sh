@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/multicast.sh [--size small|large] [--runs R] [--only SCENARIO,...]
 #                    [--receivers LIST] [--methods LIST] [--workdir DIR]
-#                    [--img PATH] [--imgserv PATH]
+#                    [--start sender|receivers] [--img PATH] [--imgserv PATH]
 #
 # Multicast restore to N receivers on the network test bed
 # (tests/netbed/netbed.sh: a master and N receivers in namespaces on one
@@ -38,17 +38,22 @@
 # one-bad-receiver scenarios.  --only with an exact name runs it even when
 # its N is not in --receivers.
 #
-# Timed: from the sender's launch (the receivers are started first and
-# wait) to each receiver's exit.  Reported per method: the median over
-# --runs (default 3) of the time until the last receiver finished (killed
-# receivers left out) and, in the one-bad-receiver scenarios, of the time
-# until the last good receiver finished ("fast").  Every receiver's exit
-# status is checked against its output: udpcast's file must equal the
-# image, img's disk must equal a reference restore (img -restorel, made
-# once; the image-safe data area, bytes 1044480-1048575, left out).  An
-# exit 0 with a wrong or empty output is a LIE.  Every run is bounded by a
-# timeout; the bed's namespaces are removed at the end (trap).  Never
-# asserts timings: exits non-zero only on a setup failure.
+# Timed: from the sender's launch to each receiver's exit. --start sender
+# (default, as FOG runs it: the server waits for the hosts) launches the
+# receivers 0.3 s after the sender; --start receivers launches them 0.5 s
+# before it (then a udp-receiver that loses the sender's one HELLO never
+# connects, and udp-sender waits for it up to --max-wait 600 s). Reported
+# per method: the median over --runs (default 3) of the time until the
+# last receiver finished (killed receivers left out) and, in the
+# one-bad-receiver scenarios, of the time until the last good receiver
+# finished ("fast"). Every receiver's exit status is checked against its
+# output: udpcast's file must equal the image, img's disk must equal a
+# reference restore (img -restorel, made once; the image-safe data area,
+# bytes 1044480-1048575, left out). An exit 0 with a wrong or empty output
+# is a LIE. Every run is bounded by a timeout (10x the slowest link's time
+# plus a minute, at least 4 minutes; 4 more with a killed receiver); the
+# bed's namespaces are removed at the end (trap). Never asserts timings:
+# exits non-zero only on a setup failure.
 #
 # Needs root, network namespaces, nftables, tc, ethtool, udpcast.  Only
 # 198.18.0.0/24 and 231.0.0.0/8 are used.  Not part of the test suite.
@@ -56,7 +61,7 @@ set -u
 set -o pipefail
 export LC_ALL=C.UTF-8
 
-runs=3 size=small only="" receivers="1 4 8" methods="udpcast udpcast+rb img unicast"
+runs=3 size=small only="" receivers="1 4 8" methods="udpcast udpcast+rb img unicast" startorder=sender
 top=$(cd "$(dirname "$0")/.." && pwd)
 workdir=/tmp/bench-multicast
 IMG=${IMG:-$top/build/img}
@@ -65,20 +70,21 @@ BED=$top/tests/netbed/netbed.sh
 cmdline="bench/multicast.sh $*"
 usage() {
 	echo "usage: bench/multicast.sh [--size small|large] [--runs R] [--only SCENARIO,...]" \
-		"[--receivers LIST] [--methods LIST] [--workdir DIR] [--img PATH] [--imgserv PATH]" >&2
+		"[--receivers LIST] [--methods LIST] [--start sender|receivers] [--workdir DIR]" \
+		"[--img PATH] [--imgserv PATH]" >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
 	case $1 in
-	--runs|--size|--only|--receivers|--methods|--workdir|--img|--imgserv)
+	--runs|--size|--only|--receivers|--methods|--start|--workdir|--img|--imgserv)
 		[ $# -ge 2 ] || usage; k=${1#--} v=$2; shift 2;;
 	--*=*) k=${1%%=*} k=${k#--} v=${1#*=}; shift;;
-	-h|--help) sed -n '2,48p' "$0"; exit 0;;
+	-h|--help) sed -n '2,/^set -u$/p' "$0" | sed '$d'; exit 0;;
 	*) usage;;
 	esac
 	case $k in
 	runs) runs=$v;; size) size=$v;; only) only=$v;; receivers) receivers=$v;;
-	methods) methods=$v;; workdir) workdir=$v;; img) IMG=$v;; imgserv) IMGSERV=$v;;
+	methods) methods=$v;; start) startorder=$v;; workdir) workdir=$v;; img) IMG=$v;; imgserv) IMGSERV=$v;;
 	*) usage;;
 	esac
 done
@@ -88,6 +94,7 @@ case $runs in ''|*[!0-9]*|0) usage;; esac
 case $size in small|large) ;; *) usage;; esac
 for n in $receivers; do case $n in ''|*[!0-9]*|0) usage;; esac; [ "$n" -le 30 ] || usage; done
 for m in $methods; do case $m in udpcast|udpcast+rb|img|unicast) ;; *) usage;; esac; done
+case $startorder in sender|receivers) ;; *) usage;; esac
 
 die() { echo "multicast.sh: $*" >&2; exit 1; }
 say() { echo "$(date +%T) $*" >&2; }
@@ -324,50 +331,63 @@ run_method() { # run_method S M RUN
 	run=$work/runs/$s.$M.$r
 	mkdir -p "$run"
 	rxpids=() killpid=""
+	local scmd=() rcmd=() spid_=""
 	case $M in
 	udpcast|udpcast+rb)
-		local rb=()
-		[ $M = udpcast+rb ] && rb=(--rcvbuf 4194304)
-		for ((i = 1; i <= N; i++)); do
-			rm -f "$run/out$i"
-			rx $i udp-receiver --file "$run/out$i" --interface eth0 --portbase 9000 \
-				--mcast-rdv-address 231.77.0.1 --nokbd "${rb[@]}"
-		done
-		[ "$KIND" = kill1 ] && killer "$run/out1" "$imgsize"
-		sleep 0.5
-		t0=$(date +%s.%N)
-		/usr/bin/time -f "%e %U %S" -o "$run/s.time" ip netns exec "$P-m" timeout -k 5 "$T" \
-			udp-sender --file "$image" --min-receivers "$N" --max-wait 600 --interface eth0 \
-			--portbase 9000 --full-duplex --nopointopoint --nokbd \
-			--mcast-rdv-address 231.77.0.1 --mcast-data-address 231.77.0.2 \
-			</dev/null >"$run/s.log" 2>&1 &
-		wait $!
-		sender=$?
+		rcmd=(udp-receiver --interface eth0 --portbase 9000 --mcast-rdv-address 231.77.0.1 --nokbd)
+		[ $M = udpcast+rb ] && rcmd+=(--rcvbuf 4194304)
+		scmd=(udp-sender --file "$image" --min-receivers "$N" --max-wait 600 --interface eth0
+			--portbase 9000 --full-duplex --nopointopoint --nokbd
+			--mcast-rdv-address 231.77.0.1 --mcast-data-address 231.77.0.2)
+		for ((i = 1; i <= N; i++)); do rm -f "$run/out$i"; done
 		;;
 	img)
 		sname=bench$r
-		for ((i = 1; i <= N; i++)); do
-			blank "$run/out$i"
-			rx $i "$IMG" -session "$sname" -client -wait=60 -disk="$run/out$i"
-		done
-		[ "$KIND" = kill1 ] && killer "$run/out1" "$refalloc"
-		sleep 0.5
-		t0=$(date +%s.%N)
-		/usr/bin/time -f "%e %U %S" -o "$run/s.time" ip netns exec "$P-m" timeout -k 5 "$T" \
-			"$IMG" -session "$sname" -master -clients="$N" -timeout=1 -image="$image" \
-			</dev/null >"$run/s.log" 2>&1 &
-		wait $!
-		sender=$?
+		rcmd=("$IMG" -session "$sname" -client -wait=60)
+		scmd=("$IMG" -session "$sname" -master -clients="$N" -timeout=1 -image="$image")
+		for ((i = 1; i <= N; i++)); do blank "$run/out$i"; done
 		;;
 	unicast)
-		# one receiver: N, a normal link of the scenario
-		t0=$(date +%s.%N)
 		blank "$run/out$N"
-		rx "$N" "$IMG" -restorep 198.18.0.1:$ISPORT lab/x.img -disk="$run/out$N"
-		sender=0
-		echo "0 0 0" >"$run/s.time"
 		;;
 	esac
+	receivers_() {
+		for ((i = 1; i <= N; i++)); do
+			case $M in
+			img) rx $i "${rcmd[@]}" -disk="$run/out$i";;
+			*) rx $i "${rcmd[@]}" --file "$run/out$i";;
+			esac
+		done
+		case $M in
+		img) [ "$KIND" = kill1 ] && killer "$run/out1" "$refalloc";;
+		*) [ "$KIND" = kill1 ] && killer "$run/out1" "$imgsize";;
+		esac
+	}
+	sender_() {
+		t0=$(date +%s.%N)
+		/usr/bin/time -f "%e %U %S" -o "$run/s.time" ip netns exec "$P-m" timeout -k 5 "$T" \
+			"${scmd[@]}" </dev/null >"$run/s.log" 2>&1 &
+		spid_=$!
+	}
+	if [ $M = unicast ]; then
+		# one receiver: N, a normal link of the scenario
+		t0=$(date +%s.%N)
+		rx "$N" "$IMG" -restorep 198.18.0.1:$ISPORT lab/x.img -disk="$run/out$N"
+		echo "0 0 0" >"$run/s.time"
+	elif [ $startorder = sender ]; then
+		sender_
+		sleep 0.3
+		receivers_
+	else
+		receivers_
+		sleep 0.5
+		sender_
+	fi
+	sender=0
+	if [ -n "$spid_" ]; then
+		wait "$spid_"
+		sender=$?
+	fi
 	wait "${rxpids[@]}" 2>/dev/null
 	[ -n "$killpid" ] && { kill "$killpid" 2>/dev/null; wait "$killpid" 2>/dev/null; }
 	echo "S $s $M $r $sender $(tmcpu "$run/s.time")" >>"$work/results"
@@ -430,10 +450,10 @@ tree=$(git -C "$top" log -1 --format='%h %s' 2>/dev/null | cut -c1-70)
 os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")
 udpv=$(dpkg-query -W -f '${Version}' udpcast 2>/dev/null || echo '?')
 python3 - "$work/results" "$cmdline" "$size" "$imgsize" "$runs" "$methods" "$elapsed" \
-	"$(nproc)" "$(uname -r)" "$os" "$udpv" "$tree" <<'EOF'
+	"$(nproc)" "$(uname -r)" "$os" "$udpv" "$tree" "$startorder" <<'EOF'
 import statistics, sys
 from collections import defaultdict
-res, cmdline, size, imgsize, runs, methods, elapsed, ncpu, kernel, os_, udpv, tree = sys.argv[1:]
+res, cmdline, size, imgsize, runs, methods, elapsed, ncpu, kernel, os_, udpv, tree, startorder = sys.argv[1:]
 imgsize = int(imgsize); methods = methods.split()
 med = statistics.median
 R = defaultdict(list)      # (s, m, run) -> [(i, role, rc, end, good, cpu)]
@@ -486,7 +506,8 @@ print()
 print("multicast benchmark: %s fixture image, %.1f MB (img -makel), %s run(s), medians; %s s in all"
       % (size, imgsize / 1e6, runs, elapsed))
 print("machine: %s CPUs, Linux %s, %s; udpcast %s" % (ncpu, kernel, os_, udpv))
-print("command: %s; source tree: %s" % (cmdline, tree or "?"))
+print("command: %s; receivers start %s; source tree: %s" % (cmdline,
+      "0.3 s after the sender" if startorder == "sender" else "0.5 s before the sender", tree or "?"))
 print("time = sender launch to the last receiver's exit (killed receivers left out); "
       "\"fast\" = the last good receiver (receivers 2..N) in the one-bad-receiver scenarios;")
 print("\">\" a receiver timed out in some run, \"!\" some live receiver ended without a good output")
