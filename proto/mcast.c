@@ -276,6 +276,20 @@ static int group_addr(const char *name, struct sockaddr_in *g,
 	return 0;
 }
 
+/* Receive up to MC_BATCH waiting datagrams of fd into buf, without
+ * blocking: their lengths in mh[i].msg_len, senders in from[i]. */
+static int recv_batch(int fd, uint8_t (*buf)[MC_DGRAM], struct mmsghdr *mh,
+		      struct iovec *iov, struct sockaddr_in *from)
+{
+	for (int i = 0; i < MC_BATCH; i++) {
+		iov[i] = (struct iovec){ buf[i], MC_DGRAM };
+		mh[i].msg_hdr = (struct msghdr){ .msg_name = &from[i],
+			.msg_namelen = sizeof(from[i]), .msg_iov = &iov[i],
+			.msg_iovlen = 1 };
+	}
+	return recvmmsg(fd, mh, MC_BATCH, MSG_DONTWAIT, NULL);
+}
+
 /* Messages from the network thread wait here for the calling thread. */
 struct mq {
 	char text[16][200];
@@ -343,7 +357,7 @@ struct mc_master {
 	unsigned drop_s;
 	int state;                 /* enum mc_state */
 	unsigned wanted;           /* clients to wait for, 0 none */
-	int debug;                 /* IMG_MCAST_DEBUG: a line a second on stderr */
+	int debug;                 /* IMG_MCAST_DEBUG: rate and receivers each second, as messages */
 	double last_debug;
 	char abort_why[160];
 
@@ -600,13 +614,7 @@ static int drain(struct mc_master *m, int *registered)
 	static __thread uint8_t buf[MC_BATCH][MC_DGRAM];
 	int got = 0;
 	for (;;) {
-		for (int i = 0; i < MC_BATCH; i++) {
-			iov[i] = (struct iovec){ buf[i], MC_DGRAM };
-			mh[i].msg_hdr = (struct msghdr){ .msg_name = &from[i],
-				.msg_namelen = sizeof(from[i]), .msg_iov = &iov[i],
-				.msg_iovlen = 1 };
-		}
-		int n = recvmmsg(m->fd, mh, MC_BATCH, MSG_DONTWAIT, NULL);
+		int n = recv_batch(m->fd, buf, mh, iov, from);
 		if (n <= 0)
 			return got;
 		double now = now_s();
@@ -853,19 +861,20 @@ static void tick(struct mc_master *m, double now)
 	update_base(m, now);
 	m->last_tick = now;
 	if (m->debug && now - m->last_debug >= 1.0) {
+		/* through the front end, like every other message */
 		m->last_debug = now;
-		fprintf(stderr, "mcast: rate %.2f MB/s sent %llu written %llu base %llu rq %zu",
-			m->rate / 1e6, (unsigned long long)m->sent,
-			(unsigned long long)m->written, (unsigned long long)m->base, m->rq_n);
+		mq_add(&m->mq, IMG_INFO, "mcast: rate %.2f MB/s sent %llu written %llu base %llu rq %zu",
+		       m->rate / 1e6, (unsigned long long)m->sent,
+		       (unsigned long long)m->written, (unsigned long long)m->base, m->rq_n);
 		for (unsigned i = 0; i < m->npeers && i < 8; i++)
-			fprintf(stderr, " | %s next %llu lim %llu rx %llu lost %llu %.2fMB/s%s rtt %.0fms",
-				peer_names[m->peers[i].state],
-				(unsigned long long)m->peers[i].next,
-				(unsigned long long)m->peers[i].limit,
-				(unsigned long long)m->peers[i].rx,
-				(unsigned long long)m->peers[i].lost, m->peers[i].rate / 1e6,
-				m->peers[i].cong ? " CONG" : "", m->peers[i].rtt * 1e3);
-		fprintf(stderr, "\n");
+			mq_add(&m->mq, IMG_INFO, "mcast:   %s %s next %llu lim %llu rx %llu lost %llu "
+			       "%.2f MB/s%s rtt %.0f ms", inet_ntoa(m->peers[i].addr.sin_addr),
+			       peer_names[m->peers[i].state],
+			       (unsigned long long)m->peers[i].next,
+			       (unsigned long long)m->peers[i].limit,
+			       (unsigned long long)m->peers[i].rx,
+			       (unsigned long long)m->peers[i].lost, m->peers[i].rate / 1e6,
+			       m->peers[i].cong ? " CONG" : "", m->peers[i].rtt * 1e3);
 	}
 }
 
@@ -1518,14 +1527,8 @@ static void *client_thread(void *arg)
 		struct pollfd pf[2] = { { k->dfd, POLLIN, 0 }, { k->cfd, POLLIN, 0 } };
 		poll(pf, 2, 10);
 		int n = 0;
-		for (int i = 0; i < MC_BATCH; i++) {
-			iov[i] = (struct iovec){ buf[i], MC_DGRAM };
-			mh[i].msg_hdr = (struct msghdr){ .msg_name = &from[i],
-				.msg_namelen = sizeof(from[i]), .msg_iov = &iov[i],
-				.msg_iovlen = 1 };
-		}
 		if (pf[0].revents & POLLIN)
-			n = recvmmsg(k->dfd, mh, MC_BATCH, MSG_DONTWAIT, NULL);
+			n = recv_batch(k->dfd, buf, mh, iov, from);
 		double now = now_s();
 		pthread_mutex_lock(&k->mu);
 		for (int i = 0; i < n; i++) {
@@ -1710,7 +1713,7 @@ void mc_client_result(struct mc_client *k, int rc, const char *text)
 		return;                    /* the master no longer listens */
 	for (int t = 0; t < 20; t++) {
 		struct pk p;
-		pk_init(&p, rc ? MC_RESULT : MC_RESULT, k->sid, k->run, 0);
+		pk_init(&p, MC_RESULT, k->sid, k->run, 0);
 		pk16(&p, k->id);
 		pk32(&p, (uint32_t)rc);
 		pk64(&p, k->delivered);
