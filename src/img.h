@@ -60,7 +60,8 @@ enum img_level { IMG_INFO = 0, IMG_WARN = 1, IMG_DEBUG = 2 };
 
 struct img_progress {
 	const char *phase;   /* "capture", "restore", "verify", "scan" */
-	int part;            /* global partition number being worked on, 0 none */
+	int part;            /* global partition number being worked on, 0 the
+			      * boot area, -1 the image as a whole */
 	uint64_t done;       /* bytes of used data done */
 	uint64_t total;      /* bytes of used data in all (0 if unknown) */
 	double elapsed;      /* seconds since the job started */

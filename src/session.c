@@ -107,7 +107,7 @@ static int send_file(struct mc_master *m, int fd, const char *what,
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		double now = ts.tv_sec + ts.tv_nsec / 1e9;
 		if (now - last >= 0.5) {
-			struct img_progress p = { "session", 0, done, total, now - t0,
+			struct img_progress p = { "session", -1, done, total, now - t0,
 						  done / (now - t0 > 1e-6 ? now - t0 : 1e-6) };
 			last = now;
 			if (cb->progress)

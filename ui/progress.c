@@ -56,8 +56,10 @@ void ui_progress_cb(void *ctx, const struct img_progress *p)
 	char where[24];
 	if (p->part > 0)
 		snprintf(where, sizeof(where), "partition %d", p->part);
-	else
+	else if (p->part == 0)
 		snprintf(where, sizeof(where), "boot area");
+	else
+		snprintf(where, sizeof(where), "image");
 	fprintf(stderr, "%s%-7s %-13s %10s of %-10s %3u%%  %10s/s  ETA %s%s",
 		u->tty ? "\r" : "", p->phase, where,
 		ui_size(p->done, d, sizeof(d)), ui_size(p->total, t, sizeof(t)),
