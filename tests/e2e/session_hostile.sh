@@ -7,6 +7,8 @@
 # RESULT and LEAVE for receiver ids that are not its own, JOINs).  The
 # master and both receivers must ignore it all: both receivers exit 0 with
 # disks that check clean, the master reports them done and nothing else.
+# Then the master sends a cut image: both receivers fail naming it, the
+# master reports them failed and exits 1.
 . "$(dirname "$0")/lib.sh"
 e2e_init session_hostile
 P=sh$$
@@ -38,4 +40,26 @@ done
 bed_down
 sess_expect_err m "session $N: 2 done, 0 failed, 0 dropped" "the master counts the two receivers only"
 for i in 1 2; do run_check "$WORK/src.img" "$WORK/t$i.img"; done
+
+# ---- a master sending a cut image: every receiver fails, and says so; the
+# master reports both failed and exits 1 (no "success" that is not one)
+run_img -makel "$WORK/whole.img" -disk="$WORK/src.img"
+expect_rc 0 "img -makel the image to cut"
+head -c $(($(fsize "$WORK/whole.img") / 2)) "$WORK/whole.img" >"$WORK/cut.img"
+bed_up "$P" 2
+for i in 1 2; do blank "$WORK/u$i.img" "$size"; done
+for i in 1 2; do
+	sess_start u$i $i $T -session $N -client -disk="$WORK/u$i.img"
+done
+sess_start cutm m $T -session $N -master -clients=2 -image="$WORK/cut.img"
+sess_wait cutm
+expect_rc 1 "master of a cut image"
+for i in 1 2; do
+	sess_wait u$i
+	expect_rc 1 "receiver $i of a cut image"
+	sess_expect_err u$i "truncat|ends before" "receiver $i names the cut image"
+	sess_master_report cutm $N $i failed
+done
+sess_expect_err cutm "session $N: 0 done, 2 failed, 0 dropped" "the master counts both failed"
+bed_down
 e2e_finish
