@@ -23,6 +23,14 @@ void srv_conf_defaults(struct srv_conf *c)
 	snprintf(c->pidfile, sizeof(c->pidfile), "/run/imgserv.pid");
 	c->timeout = 120;
 	c->max_clients = 64;
+	snprintf(c->boot, sizeof(c->boot), "/var/lib/imgserv/boot");
+	snprintf(c->menu, sizeof(c->menu), "never");
+	c->menu_wait = 3;
+}
+
+static int menu_ok(const char *v)
+{
+	return !strcmp(v, "never") || !strcmp(v, "always") || !strcmp(v, "hotkey");
 }
 
 void srv_conf_free(struct srv_conf *c)
@@ -162,10 +170,13 @@ int srv_rule_parse(struct srv_rule *r, const char *text, struct img_error *err)
 			STR(server);
 		} else if (!strcmp(t, "name")) {
 			STR(name);
+		} else if (!strcmp(t, "menu")) {
+			STR(menu);
+			ok = ok && menu_ok(v);
 		} else {
 			return img_err_set(err, -IMG_E_USAGE,
 					   "rule: unknown key '%s' (mac, serial, product, hostname, "
-					   "subnet, disk>=, disk<=, action, path, session, server, name)",
+					   "subnet, disk>=, disk<=, action, path, session, server, name, menu)",
 					   t);
 		}
 #undef STR
@@ -286,6 +297,24 @@ int srv_conf_load(struct srv_conf *c, const char *path, int must_exist,
 			c->max_clients = d.max_clients;
 			if (!empty && parse_num(v, 1, 4096, &c->max_clients))
 				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: max_clients takes 1 to 4096", path, n);
+		} else if (!strcmp(k, "http_port")) {
+			c->http_port = d.http_port;
+			if (!empty && parse_num(v, 0, 65535, &c->http_port))
+				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: http_port takes 0 (off) to 65535", path, n);
+		} else if (!strcmp(k, "boot")) {
+			rc = set_str(c->boot, sizeof(c->boot), empty ? d.boot : v, k, n, path, err);
+		} else if (!strcmp(k, "menu")) {
+			snprintf(c->menu, sizeof(c->menu), "%s", d.menu);
+			if (!empty && menu_ok(v))
+				snprintf(c->menu, sizeof(c->menu), "%s", v);
+			else if (!empty)
+				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: menu takes never, always or hotkey", path, n);
+		} else if (!strcmp(k, "menu_wait")) {
+			c->menu_wait = d.menu_wait;
+			if (!empty && parse_num(v, 1, 60, &c->menu_wait))
+				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: menu_wait takes 1 to 60 seconds", path, n);
+		} else if (!strcmp(k, "boot_args")) {
+			rc = set_str(c->boot_args, sizeof(c->boot_args), empty ? d.boot_args : v, k, n, path, err);
 		} else if (!strcmp(k, "restore")) {
 			if (empty || !strcmp(v, "open"))
 				c->restore_keyed = 0;

@@ -43,6 +43,7 @@ struct opts {
 	const char *conf;
 	int conf_given;
 	const char *address, *name, *store, *state, *key, *port, *pidfile;
+	const char *http, *boot;
 	int foreground;
 	const char *cmd;          /* NULL: run the server */
 	const char *remote;       /* -i HOST[:PORT] for -status, -work, -session */
@@ -58,9 +59,12 @@ static void usage(FILE *f)
 		"imgserv %s - the img imaging server\n\n"
 		"usage:\n"
 		"  imgserv [-i:IP] [-s:NAME] [-port=N] [-store=DIR] [-state=DIR]\n"
-		"          [-key=FILE] [-conf=FILE] [-pidfile=FILE] [-foreground]\n"
+		"          [-key=FILE] [-conf=FILE] [-pidfile=FILE] [-http=PORT]\n"
+		"          [-boot=DIR] [-foreground]\n"
 		"      run the server (a daemon unless -foreground); SIGHUP reloads the\n"
-		"      configuration, SIGTERM stops it\n"
+		"      configuration, SIGTERM stops it; -http=PORT also answers iPXE\n"
+		"      (GET /boot.ipxe?mac=...) and serves the imaging environment\n"
+		"      (vmlinuz, initrd.img) from -boot=DIR\n"
 		"  imgserv -status [-i HOST[:PORT]]\n"
 		"      statistics since the server started: the local one, or HOST's\n"
 		"  imgserv -log [-xml]\n"
@@ -108,6 +112,10 @@ static int parse(struct opts *o, int argc, char **argv)
 			o->state = a + 7;
 		else if (!strncmp(a, "-key=", 5))
 			o->key = a + 5;
+		else if (!strncmp(a, "-http=", 6))
+			o->http = a + 6;
+		else if (!strncmp(a, "-boot=", 6))
+			o->boot = a + 6;
 		else if (!strncmp(a, "-pidfile=", 9))
 			o->pidfile = a + 9;
 		else if (!strncmp(a, "-conf=", 6)) {
@@ -169,7 +177,17 @@ static int load_conf(const struct opts *o, struct srv_conf *c, struct img_error 
 	SET(state, o->state);
 	SET(key, o->key);
 	SET(pidfile, o->pidfile);
+	SET(boot, o->boot);
 #undef SET
+	if (o->http) {
+		char *end;
+		long p = strtol(o->http, &end, 10);
+		if (*end || !*o->http || p < 0 || p > 65535) {
+			snprintf(e->msg, sizeof(e->msg), "-http takes 0 (off) to 65535: %s", o->http);
+			return -IMG_E_USAGE;
+		}
+		c->http_port = (int)p;
+	}
 	if (o->port) {
 		char *end;
 		long p = strtol(o->port, &end, 10);
@@ -401,10 +419,12 @@ static void reload(struct srv *s, const struct opts *o)
 	}
 	pthread_rwlock_wrlock(&s->lock);
 	if (c.port != s->conf.port || strcmp(c.address, s->conf.address) ||
-	    strcmp(c.store, s->conf.store) || strcmp(c.state, s->conf.state))
-		srv_say(LOG_WARNING, "reload: address, port, store and state change only "
-			"with a restart");
+	    strcmp(c.store, s->conf.store) || strcmp(c.state, s->conf.state) ||
+	    c.http_port != s->conf.http_port)
+		srv_say(LOG_WARNING, "reload: address, port, http_port, store and state "
+			"change only with a restart");
 	c.port = s->conf.port;
+	c.http_port = s->conf.http_port;
 	snprintf(c.address, sizeof(c.address), "%s", s->conf.address);
 	snprintf(c.store, sizeof(c.store), "%s", s->conf.store);
 	snprintf(c.state, sizeof(c.state), "%s", s->conf.state);
@@ -504,6 +524,15 @@ static int serve(const struct opts *o)
 		"(set key= in imgserv.conf or -key=FILE)",
 		s.conf.restore_keyed ? "need the key" : "are open",
 		swept ? "; removed unfinished uploads of an earlier run" : "");
+	/* After daemon(): its threads would not survive the fork. */
+	if (srv_boot_start(&s, &e)) {
+		srv_say(LOG_ERR, "%s", e.msg);
+		return 1;
+	}
+	if (s.conf.http_port)
+		srv_say(LOG_INFO, "boot endpoint for iPXE on port %d: http://<this server>:%d/"
+			"boot.ipxe?mac=${netX/mac}; environment in %s; menu %s",
+			s.conf.http_port, s.conf.http_port, s.conf.boot, s.conf.menu);
 	pthread_t t;
 	if (pthread_create(&t, NULL, run_thread, &s)) {
 		srv_say(LOG_ERR, "cannot start the server thread");
@@ -519,6 +548,7 @@ static int serve(const struct opts *o)
 	atomic_store(&s.stop, 1);
 	pthread_join(t, NULL);
 	close(s.listenfd);
+	srv_boot_stop(&s);
 	srv_sessions_stop(&s, 5);
 	for (int i = 0; i < 50 && atomic_load(&s.st.clients); i++)
 		usleep(100000);

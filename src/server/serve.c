@@ -121,7 +121,7 @@ static void fail_stream(struct conn *cn, uint32_t code, const char *text)
 	}
 }
 
-static int valid_mac(const char *m)
+int srv_mac_ok(const char *m)
 {
 	if (strlen(m) != 17)
 		return 0;
@@ -480,6 +480,49 @@ static int do_get(struct conn *cn, const struct proto_msg *m)
 
 /* ---- automatic imaging ------------------------------------------------ */
 
+/* What a workstation should do: its pending one-shot work (for any of its
+ * MACs), else the first rule that matches it; restore and make work for
+ * an image under a refer prefix goes to that server. */
+void srv_decide(struct srv *s, const struct srv_ident *id, struct srv_work *w)
+{
+	struct img_error e = {0};
+	memset(w, 0, sizeof(*w));
+	snprintf(w->mac, sizeof(w->mac), "%s", id->nmacs ? id->macs[0] : "");
+	int found = 0;
+	for (int i = 0; i < id->nmacs && found != 1; i++) {
+		found = srv_work_get(s->state, id->macs[i], w->action, sizeof(w->action),
+				     w->arg, sizeof(w->arg), &e);
+		if (found == 1) {
+			snprintf(w->mac, sizeof(w->mac), "%s", id->macs[i]);
+			snprintf(w->src, sizeof(w->src), "pending work");
+			w->pending = 1;
+		} else if (found < 0) {
+			srv_say(LOG_ERR, "state: %s", e.msg);
+		}
+	}
+	pthread_rwlock_rdlock(&s->lock);
+	if (found != 1) {
+		const struct srv_rule *ru = srv_rule_match(&s->conf, id);
+		if (ru) {
+			snprintf(w->action, sizeof(w->action), "%s", ru->action);
+			snprintf(w->arg, sizeof(w->arg), "%s", ru->arg);
+			snprintf(w->server, sizeof(w->server), "%s", ru->server);
+			snprintf(w->name, sizeof(w->name), "%s", ru->name);
+			snprintf(w->menu, sizeof(w->menu), "%s", ru->menu);
+			snprintf(w->src, sizeof(w->src), "rule on line %d", ru->line);
+		} else {
+			snprintf(w->action, sizeof(w->action), "none");
+			snprintf(w->src, sizeof(w->src), "no rule matched");
+		}
+	}
+	if (!w->server[0] && (!strcmp(w->action, "restore") || !strcmp(w->action, "make"))) {
+		const struct srv_refer *rf = srv_refer_match(&s->conf, w->arg);
+		if (rf)
+			snprintf(w->server, sizeof(w->server), "%s", rf->server);
+	}
+	pthread_rwlock_unlock(&s->lock);
+}
+
 static int do_auto(struct conn *cn, const struct proto_msg *m)
 {
 	struct srv *s = cn->s;
@@ -487,8 +530,6 @@ static int do_auto(struct conn *cn, const struct proto_msg *m)
 	struct srv_ident id;
 	struct img_error e = {0};
 	char *hw = malloc(PROTO_MAX_TEXT + 1);
-	char action[16] = "none", arg[PROTO_MAX_PATH + 1] = "", server[300] = "",
-	     name[64] = "", src[32] = "";
 	req_begin(cn, &r, "auto");
 	atomic_fetch_add(&s->st.requests, 1);
 	memset(&id, 0, sizeof(id));
@@ -499,7 +540,7 @@ static int do_auto(struct conn *cn, const struct proto_msg *m)
 					sizeof(id.macs[0]), NULL);
 		if (g == 0)
 			break;
-		if (g < 0 || !valid_mac(id.macs[id.nmacs]))
+		if (g < 0 || !srv_mac_ok(id.macs[id.nmacs]))
 			bad = 1;
 		else
 			lower(id.macs[id.nmacs++]);
@@ -528,37 +569,11 @@ static int do_auto(struct conn *cn, const struct proto_msg *m)
 		srv_say(LOG_ERR, "state: %s", e.msg);
 	free(hw);
 
-	/* Pending one-shot work first, then the rules. */
-	int found = 0;
-	for (int i = 0; i < id.nmacs && !found; i++) {
-		found = srv_work_get(s->state, id.macs[i], action, sizeof(action), arg,
-				     sizeof(arg), &e);
-		if (found == 1) {
-			snprintf(r.mac, sizeof(r.mac), "%s", id.macs[i]);
-			snprintf(src, sizeof(src), "pending work");
-		}
-	}
-	pthread_rwlock_rdlock(&s->lock);
-	if (found != 1) {
-		found = 0;
-		const struct srv_rule *ru = srv_rule_match(&s->conf, &id);
-		if (ru) {
-			snprintf(action, sizeof(action), "%s", ru->action);
-			snprintf(arg, sizeof(arg), "%s", ru->arg);
-			snprintf(server, sizeof(server), "%s", ru->server);
-			snprintf(name, sizeof(name), "%s", ru->name);
-			snprintf(src, sizeof(src), "rule on line %d", ru->line);
-		} else {
-			snprintf(action, sizeof(action), "none");
-			snprintf(src, sizeof(src), "no rule matched");
-		}
-	}
-	if (!server[0] && (strcmp(action, "restore") == 0 || strcmp(action, "make") == 0)) {
-		const struct srv_refer *rf = srv_refer_match(&s->conf, arg);
-		if (rf)
-			snprintf(server, sizeof(server), "%s", rf->server);
-	}
-	pthread_rwlock_unlock(&s->lock);
+	struct srv_work w;
+	srv_decide(s, &id, &w);
+	snprintf(r.mac, sizeof(r.mac), "%s", w.mac);
+	const char *action = w.action, *arg = w.arg, *server = w.server,
+		   *name = w.name, *src = w.src;
 
 	struct proto_out *o = malloc(sizeof(*o));
 	if (!o) {
@@ -605,7 +620,7 @@ static int do_report(struct conn *cn, const struct proto_msg *m)
 	if (proto_get_str(m, PT_ACTION, action, sizeof(action), NULL) < 0 ||
 	    proto_get_str(m, PT_PATH, r.path, sizeof(r.path), NULL) < 0 ||
 	    proto_get_str(m, PT_MAC, r.mac, sizeof(r.mac), NULL) != 1 ||
-	    !valid_mac(r.mac) ||
+	    !srv_mac_ok(r.mac) ||
 	    proto_get_str(m, PT_TEXT, text, sizeof(text), NULL) < 0 ||
 	    proto_get_str(m, PT_SERVER, server, sizeof(server), NULL) < 0 ||
 	    proto_get_u32(m, PT_CODE, &code, NULL) != 1 ||
@@ -674,7 +689,7 @@ static int do_workset(struct conn *cn, const struct proto_msg *m)
 		req_end(cn, &r, rc ? "failed" : "ok", rc ? e.msg : NULL);
 		return 0;
 	}
-	if (!valid_mac(r.mac)) {
+	if (!srv_mac_ok(r.mac)) {
 		send_status(cn, PS_BADARG, "a MAC address looks like 52:54:00:12:34:56");
 		req_end(cn, &r, "failed", "bad MAC");
 		return 0;

@@ -13,6 +13,8 @@
 #include "proto.h"
 #include "state.h"
 
+struct MHD_Daemon;
+
 #define SRV_MAX_RULES 256
 #define SRV_MAX_REFER 64
 
@@ -30,6 +32,7 @@ struct srv_rule {
 	char arg[PROTO_MAX_PATH]; /* image path or session name */
 	char server[300];         /* refer to this server (HOST[:PORT]) */
 	char name[64];            /* workstation name to set after restore */
+	char menu[8];             /* boot menu policy for it; "" the global one */
 };
 
 /* Images under prefix live on another server. */
@@ -53,6 +56,12 @@ struct srv_conf {
 	int nrules;
 	struct srv_refer *refer;  /* malloc'd */
 	int nrefer;
+	/* The boot endpoint for iPXE (boot.c). */
+	int http_port;            /* http_port= / -http=; 0: off */
+	char boot[1024];          /* boot= / -boot=: vmlinuz and initrd.img */
+	char menu[8];             /* menu=: never, always or hotkey */
+	int menu_wait;            /* menu_wait=: seconds the hot key is offered */
+	char boot_args[512];      /* boot_args=: more kernel command line */
 };
 
 /* Defaults, then the file (if path is not NULL; a missing default file is
@@ -77,6 +86,17 @@ struct srv_ident {
 /* The first rule matching id, or NULL. */
 const struct srv_rule *srv_rule_match(const struct srv_conf *c,
 				      const struct srv_ident *id);
+/* What a workstation is to do (srv_decide in serve.c). */
+struct srv_work {
+	char mac[18];             /* the MAC the work is for */
+	char action[16];          /* none, restore, make, session */
+	char arg[PROTO_MAX_PATH + 1]; /* image path or session name */
+	char server[300];         /* referred to this server; "" this one */
+	char name[64];            /* workstation name to set */
+	char menu[8];             /* the matching rule's menu policy, or "" */
+	char src[32];             /* "pending work", "rule on line N", ... */
+	int pending;              /* one-shot work set with -work */
+};
 /* The referral entry path falls under, or NULL. */
 const struct srv_refer *srv_refer_match(const struct srv_conf *c,
 					const char *path);
@@ -144,6 +164,7 @@ struct srv {
 	struct srv_token *tokens; /* SRV_MAX_TOKENS, malloc'd */
 	int ntokens;
 	struct srv_sessions *sessions; /* srv_sessions_init */
+	struct MHD_Daemon *http;  /* the boot endpoint, NULL: off */
 	atomic_int stop;
 };
 
@@ -151,8 +172,25 @@ struct srv {
 int srv_listen(struct srv *s, struct img_error *err);
 /* Accept and serve until s->stop; one thread per connection. */
 int srv_run(struct srv *s);
+/* "aa:bb:cc:dd:ee:ff", either case. */
+int srv_mac_ok(const char *m);
+/* Pending work for any of id's MACs, else the first matching rule, with
+ * referrals applied.  Takes s->lock for reading. */
+void srv_decide(struct srv *s, const struct srv_ident *id, struct srv_work *w);
 /* Statistics as "Name: value" lines. */
 void srv_stats_text(struct srv *s, char *buf, size_t cap);
+
+/* ---- the boot endpoint for iPXE (boot.c) ------------------------------- */
+
+/* With http_port set, serve over HTTP (libmicrohttpd, its own threads):
+ *   GET /boot.ipxe?mac=M[&serial=..&product=..&manufacturer=..&hostname=..]
+ *       an iPXE script: boot the imaging environment when M has work (or
+ *       the menu policy says so), else exit to the local disk; unknown
+ *       machines are registered as workstations;
+ *   GET /boot/vmlinuz, /boot/initrd.img  the environment, from boot=.
+ * Returns 0 (also when off) or a negative code with the reason. */
+int srv_boot_start(struct srv *s, struct img_error *err);
+void srv_boot_stop(struct srv *s);
 
 /* ---- multicast sessions (session.c) ------------------------------------ */
 

@@ -59,6 +59,7 @@ enum {
 	Q_WORK_CLEAR,
 	Q_WORK_GET,
 	Q_WORK_PAGE,
+	Q_STATION_LAST,
 	Q_COUNT
 };
 
@@ -110,6 +111,7 @@ static const char *const queries[Q_COUNT] = {
 	[Q_WORK_PAGE] =
 		"SELECT mac, action, arg, created FROM work WHERE mac > ?1"
 		" ORDER BY mac LIMIT ?2",
+	[Q_STATION_LAST] = "SELECT last_image FROM stations WHERE mac = ?1",
 };
 
 /* Schema version 1, created in one transaction. */
@@ -1025,38 +1027,57 @@ int srv_work_clear(struct srv_state *s, const char *mac, struct img_error *err)
 /* Copy column col of st into dst (cap 0: nothing written). */
 static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
+	if (!cap)
+		return;
 	const unsigned char *v = sqlite3_column_text(st, col);
-
-	if (cap)
-		snprintf(dst, cap, "%s", v ? (const char *)v : "");
+	snprintf(dst, cap, "%s", v ? (const char *)v : "");
 }
 
-int srv_work_get(struct srv_state *s, const char *mac, char *action,
-		 size_t acap, char *arg, size_t argcap, struct img_error *err)
+/* One row by MAC from query qi: its columns 0 and 1 into c0 and c1 (a
+ * cap of 0 skips one); 1 found, 0 not, or a negative code. */
+static int get_by_mac(struct srv_state *s, int qi, const char *mac, char *c0,
+		      size_t cap0, char *c1, size_t cap1, const char *what,
+		      struct img_error *err)
 {
 	char key[MAC_LEN + 1];
 	sqlite3_stmt *q;
 	int ret, rc = SQLITE_OK;
 
-	if (!s || (acap && !action) || (argcap && !arg))
-		return img_err_set(err, -IMG_E_USAGE, "srv_work_get: no state or buffer");
+	if (!s || (cap0 && !c0) || (cap1 && !c1))
+		return img_err_set(err, -IMG_E_USAGE, "%s: no state or buffer", what);
 	if ((ret = mac_key(mac, key, err)) < 0)
 		return ret;
 	pthread_mutex_lock(&s->mu);
-	q = s->q[Q_WORK_GET];
+	q = s->q[qi];
 	bind_str(q, 1, key, MAC_LEN, &rc);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
-		copy_col(action, acap, q, 0);
-		copy_col(arg, argcap, q, 1);
+		copy_col(c0, cap0, q, 0);
+		copy_col(c1, cap1, q, 1);
 		ret = 1;
 	} else if (rc == SQLITE_DONE) {
 		ret = 0;
 	} else {
-		ret = db_err(s, err, rc, "reading pending work");
+		ret = db_err(s, err, rc, what);
 	}
 	stmt_release(q);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
+}
+
+int srv_work_get(struct srv_state *s, const char *mac, char *action,
+		 size_t acap, char *arg, size_t argcap, struct img_error *err)
+{
+	return get_by_mac(s, Q_WORK_GET, mac, action, acap, arg, argcap,
+			  "reading pending work", err);
+}
+
+int srv_station_last_image(struct srv_state *s, const char *mac, char *path,
+			   size_t cap, struct img_error *err)
+{
+	if (cap)
+		path[0] = 0;
+	return get_by_mac(s, Q_STATION_LAST, mac, path, cap, NULL, 0,
+			  "reading a workstation's last image", err);
 }

@@ -81,6 +81,11 @@ int srv_station_seen(struct srv_state *s, const struct srv_station *st,
 int srv_station_image(struct srv_state *s, const char *mac, const char *path,
 		      double when, struct img_error *err);
 
+/* The image the workstation last received or made ("" if none known);
+ * returns 1 known station, 0 unknown, or a negative code. */
+int srv_station_last_image(struct srv_state *s, const char *mac, char *path,
+			   size_t cap, struct img_error *err);
+
 /* Pending one-shot work for one MAC: action is "restore", "make" or
  * "session"; arg is an image path or a session name.  Setting replaces
  * what was pending for that MAC. */

@@ -289,6 +289,13 @@ static void test_stations(struct srv_state *s)
 	CHECK(strcmp(buf, "img/v.img") == 0, "last_image of a new station %s", buf);
 	CHECK(srv_station_image(s, "nonsense", "img/v.img", 0, &err) == -IMG_E_USAGE,
 	      "bad MAC accepted");
+	/* What the boot endpoint reads back. */
+	CHECK(srv_station_last_image(s, "52:54:00:AA:BB:CC", buf, sizeof(buf), &err) == 1 &&
+	      strcmp(buf, "img/w.img") == 0, "last image read back: %s", buf);
+	CHECK(srv_station_last_image(s, "52:54:00:aa:bb:ce", buf, sizeof(buf), &err) == 0 &&
+	      buf[0] == 0, "unknown station: '%s'", buf);
+	CHECK(srv_station_last_image(s, "nonsense", buf, sizeof(buf), &err) == -IMG_E_USAGE,
+	      "bad MAC accepted for the last image");
 	struct srv_station nomac = { .hostname = "x" };
 	CHECK(srv_station_seen(s, &nomac, &err) == -IMG_E_USAGE, "NULL MAC accepted");
 

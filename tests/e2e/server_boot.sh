@@ -1,0 +1,179 @@
+#!/bin/bash
+# imgserv's boot endpoint for iPXE (-http=PORT): per MAC an iPXE script
+# that boots the imaging environment when the workstation has work and
+# exits to the local disk when it has none; menu policy never / always /
+# hotkey, global and per rule; unknown machines registered; a rule's
+# restore that the workstation has already done (a real img -auto restore
+# reported to this server) does not boot it again; the environment's
+# files served byte-exact; bad requests refused; every request logged.
+# The qemu boot of the real environment is tests/boot/pxe_flow.sh.
+. "$(dirname "$0")/lib.sh"
+e2e_init server_boot python3
+
+copy_fixture gpt small "$WORK/src.img"
+mkkey "$WORK/key"
+M1=52:54:00:b0:00:01 M2=52:54:00:b0:00:02 M3=52:54:00:b0:00:03 M4=52:54:00:b0:00:04
+S="$WORK/s"
+mkdir -p "$S/boot"
+head -c 300000 /dev/urandom >"$S/boot/vmlinuz"
+head -c 700000 /dev/urandom >"$S/boot/initrd.img"
+for i in $(seq 50); do
+	HP=$((29000 + RANDOM % 9000))
+	ss -Hltn "sport = :$HP" 2>/dev/null | grep -q . || break
+done
+cat >"$S/imgserv.conf" <<CONF
+boot_args = console=ttyS0 imgafter=reboot
+rule = mac=$M3 action=none menu=hotkey
+rule = mac=$M4 action=restore path=lab/pc.img
+CONF
+srv_start "$S" -key="$WORK/key" -http="$HP" -boot="$S/boot"
+A=127.0.0.1:$SRV_PORT
+U=http://127.0.0.1:$HP
+run_img -makep "$A" lab/pc.img -key="$WORK/key" -disk="$WORK/src.img"
+expect_rc 0 "upload lab/pc.img"
+
+# get URL [METHOD]: body in $WORK/body, HTTP status in CODE
+get() {
+	CODE=$(python3 - "$1" "${2:-GET}" "$WORK/body" <<'PY'
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], method=sys.argv[2])
+try:
+    r = urllib.request.urlopen(req, timeout=10)
+    code, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, body = e.code, e.read()
+open(sys.argv[3], "wb").write(body)
+print(code)
+PY
+)
+}
+has() { grep -q -- "$1" "$WORK/body"; }
+script_is() { # script_is WHAT local|auto|menu|hotkey
+	local want=$2 got=unknown
+	if has '^prompt --key'; then got=hotkey
+	elif has '^kernel .* img=auto '; then got=auto
+	elif has '^kernel .* img=menu '; then got=menu
+	elif has '^exit$' && ! has '^kernel'; then got=local
+	fi
+	if [ "$CODE" = 200 ] && head -1 "$WORK/body" | grep -qx '#!ipxe' && [ "$got" = "$want" ]; then
+		pass "$1: an iPXE script that boots $want"
+	else
+		fail "$1: HTTP $CODE, script boots '$got', expected $want: $(tr '\n' '|' <"$WORK/body")"
+	fi
+}
+
+# 1. unknown machine, no work, menu never: local disk, and it is registered
+get "$U/boot.ipxe?mac=$M1&serial=CZC%20123&product=OptiPlex%207010&hostname=lab-7"
+script_is "unknown machine without work" local
+"$IMGSERV" -stations -state="$S/state" -conf=/dev/null >"$WORK/st"
+grep -q "^$M1 .*CZC 123  OptiPlex 7010" "$WORK/st" && pass "unknown machine registered with serial and product" ||
+	fail "stations: $(cat "$WORK/st")"
+get "$U/boot.ipxe?mac=52:54:00:B0:00:01"
+script_is "upper-case MAC, same machine" local
+
+# 2. pending work: the environment with img=auto, this server, boot_args
+"$IMGSERV" -work $M1 restore lab/pc.img -i "$A" -key="$WORK/key" -conf=/dev/null >/dev/null ||
+	fail "imgserv -work $M1 restore"
+get "$U/boot.ipxe?mac=$M1"
+script_is "pending restore" auto
+has "^kernel http://127.0.0.1:$HP/boot/vmlinuz initrd=initrd.img img=auto imgserver=$A console=ttyS0 imgafter=reboot " &&
+	has "^initrd http://127.0.0.1:$HP/boot/initrd.img " && pass "kernel, initrd and command line name this server" ||
+	fail "kernel lines: $(grep -E '^(kernel|initrd)' "$WORK/body")"
+
+# 3. the environment's files, byte-exact; nothing else is served
+for f in vmlinuz initrd.img; do
+	get "$U/boot/$f"
+	[ "$CODE" = 200 ] && cmp -s "$WORK/body" "$S/boot/$f" && pass "GET /boot/$f is byte-exact" ||
+		fail "GET /boot/$f: HTTP $CODE"
+done
+for p in /boot/../imgserv.conf /boot/state.db /store/lab/pc.img /; do
+	get "$U$p"
+	[ "$CODE" = 404 ] && pass "GET $p refused (404)" || fail "GET $p: HTTP $CODE"
+done
+get "$U/boot.ipxe?mac=$M1" POST
+[ "$CODE" = 405 ] && pass "POST refused (405)" || fail "POST: HTTP $CODE"
+for q in "" "?mac=" "?mac=52:54:00:b0:00" "?mac=zz:54:00:b0:00:01" "?mac=52:54:00:b0:00:01%0aexit"; do
+	get "$U/boot.ipxe$q"
+	[ "$CODE" = 400 ] && has 'needs mac=' && pass "boot.ipxe$q refused with what to send (400)" ||
+		fail "boot.ipxe$q: HTTP $CODE $(cat "$WORK/body")"
+done
+
+# 4. the work done for real (img -auto restores and reports): next boot local
+blank "$WORK/t1.img" "$(fsize "$WORK/src.img")"
+run_img -auto "$A" -mac=$M1 -disk="$WORK/t1.img"
+expect_rc 0 "img -auto does the pending restore"
+run_check "$WORK/src.img" "$WORK/t1.img"
+get "$U/boot.ipxe?mac=$M1"
+script_is "after the pending work was done" local
+
+# 5. rules: a restore the machine already has is not done at every boot
+blank "$WORK/t4.img" "$(fsize "$WORK/src.img")"
+get "$U/boot.ipxe?mac=$M4"
+script_is "rule restore, not yet done" auto
+run_img -auto "$A" -mac=$M4 -disk="$WORK/t4.img"
+expect_rc 0 "img -auto restores by rule"
+get "$U/boot.ipxe?mac=$M4"
+script_is "rule restore already done" local
+grep -q 'already has lab/pc.img' "$S/log" && pass "the log says why: already has the image" ||
+	fail "log: $(grep "$M4" "$S/log" | tail -2)"
+
+# 6. menu policy: per rule (hotkey), then globally (always) after SIGHUP
+get "$U/boot.ipxe?mac=$M3"
+script_is "rule menu=hotkey" hotkey
+has '^prompt --key m --timeout 3000 ' && has '^kernel .* img=menu ' &&
+	pass "hot key: m within 3 s boots the menu, else exit" || fail "hotkey script: $(tr '\n' '|' <"$WORK/body")"
+get "$U/boot.ipxe?mac=$M2"
+script_is "no rule, global menu never" local
+printf 'menu = always\nmenu_wait = 5\n' >>"$S/imgserv.conf"
+kill -HUP "$SRV_PID"
+for i in $(seq 50); do grep -q 'configuration reloaded' "$S/log" && break; sleep 0.1; done
+get "$U/boot.ipxe?mac=$M2"
+script_is "global menu=always after reload" menu
+get "$U/boot.ipxe?mac=$M3"
+has '^prompt --key m --timeout 5000 ' && pass "menu_wait applies to the hot key" ||
+	fail "menu_wait: $(head -2 "$WORK/body" | tr '\n' '|')"
+
+# 7. a bad menu value keeps the running configuration
+echo 'menu = sometimes' >>"$S/imgserv.conf"
+kill -HUP "$SRV_PID"
+for i in $(seq 50); do grep -q 'reload failed' "$S/log" && break; sleep 0.1; done
+grep -q 'reload failed.*menu takes never, always or hotkey' "$S/log" && pass "bad menu= refused on reload, naming the values" ||
+	fail "log: $(tail -2 "$S/log")"
+get "$U/boot.ipxe?mac=$M2"
+script_is "after a refused reload" menu
+
+# 8. work but no environment on the server: local disk, logged as failed
+mv "$S/boot/vmlinuz" "$S/boot/vmlinuz.away"
+"$IMGSERV" -work $M2 restore lab/pc.img -i "$A" -key="$WORK/key" -conf=/dev/null >/dev/null ||
+	fail "imgserv -work $M2 restore"
+get "$U/boot.ipxe?mac=$M2"
+script_is "work without an environment on the server" local
+grep -q "boot.*failed: local disk: the imaging environment is missing (put vmlinuz and initrd.img in $S/boot" "$S/log" &&
+	pass "the log names the missing environment and its directory" || fail "log: $(tail -2 "$S/log")"
+get "$U/boot/vmlinuz"
+[ "$CODE" = 404 ] && pass "GET of a missing kernel: 404" || fail "missing kernel: HTTP $CODE"
+mv "$S/boot/vmlinuz.away" "$S/boot/vmlinuz"
+
+# 9. the request log holds the boot requests
+"$IMGSERV" -log -state="$S/state" -conf=/dev/null >"$WORK/log"
+n=$(grep -c ' boot ' "$WORK/log")
+[ "$n" -ge 20 ] && pass "request log: $n boot records" || fail "request log has $n boot records"
+grep -q " boot .*initrd.img .*700000 .*ok" "$WORK/log" && pass "the initrd download is logged with its size" ||
+	fail "log: $(grep initrd "$WORK/log" | head -2)"
+
+# 10. a boot endpoint port in use: the server says so and does not start
+"$IMGSERV" -foreground -i:127.0.0.1 -port=$((SRV_PORT + 1)) -http="$HP" -store="$S/store2" \
+	-state="$S/state2" -conf=/dev/null -pidfile="$S/pid2" >"$WORK/out2" 2>&1 &
+p2=$!
+for i in $(seq 50); do kill -0 $p2 2>/dev/null || break; sleep 0.1; done
+if kill -0 $p2 2>/dev/null; then
+	kill $p2
+	fail "a second server on the same http port kept running"
+else
+	wait $p2
+	RC=$?
+	expect_rc 1 "second server on a used http port"
+	grep -q "cannot serve the boot endpoint on 127.0.0.1 port $HP (in use?" "$WORK/out2" &&
+		pass "the error names the port and what to do" || fail "error: $(cat "$WORK/out2")"
+fi
+e2e_finish
