@@ -40,15 +40,19 @@ P=${P:0:7}
 bed_up "$P" 1
 DHCP=$(bed_addr m)     # the site's DHCP server: addresses only
 BOOTSRV=$(bed_addr 1)  # proxyDHCP + TFTP + imgserv
-chmod 755 "$WORK"   # dnsmasq serves TFTP as nobody
-"$E2E_DIR/../../initramfs/pxeconf" "$WORK/pxe" -subnet 198.18.0.0/24 -server "$BOOTSRV" \
+# dnsmasq serves TFTP as nobody: its directory must be reachable by
+# nobody, which the build tree may not be (a clone under /root)
+PXE=$(mktemp -d /tmp/img-pxe.XXXXXX) || fatal "mktemp"
+chmod 755 "$PXE"
+trap 'rm -rf "$PXE"; bed_exit' EXIT
+"$E2E_DIR/../../initramfs/pxeconf" "$PXE" -subnet 198.18.0.0/24 -server "$BOOTSRV" \
 	-http 8098 >"$WORK/pxeconf.out" 2>&1 || fatal "pxeconf: $(cat "$WORK/pxeconf.out")"
 pass "pxeconf wrote the proxyDHCP configuration"
 ip netns exec "$P-m" dnsmasq --conf-file=/dev/null --keep-in-foreground --port=0 --no-ping \
 	--dhcp-range=198.18.0.100,198.18.0.150,255.255.255.0,1h --dhcp-leasefile="$WORK/leases" \
 	--log-dhcp --log-facility="$WORK/dhcp.log" --pid-file= &
 disown   # the bed's teardown kills what runs in its namespaces
-ip netns exec "$P-r1" dnsmasq --conf-file="$WORK/pxe/dnsmasq.conf" --keep-in-foreground \
+ip netns exec "$P-r1" dnsmasq --conf-file="$PXE/dnsmasq.conf" --keep-in-foreground \
 	--log-facility="$WORK/proxy.log" --pid-file= &
 disown
 ip netns exec "$P-r1" "$IMGSERV" -foreground -store="$S/store" -state="$S/state" \
@@ -115,7 +119,7 @@ note "request sequence: $seq"
 [ "$seq" = "boot boot:vmlinuz boot:initrd.img auto get report boot " ] &&
 	pass "requests in order, and no kernel download on the boot without work" ||
 	fail "request sequence: $seq"
-grep -q "sent $WORK/pxe/tftp/boot.ipxe" "$WORK/proxy.log" && pass "dnsmasq served boot.ipxe over TFTP" ||
+grep -q "sent $PXE/tftp/boot.ipxe" "$WORK/proxy.log" && pass "dnsmasq served boot.ipxe over TFTP" ||
 	fail "proxy log lacks the TFTP transfer of boot.ipxe"
 grep -Eq "DHCPACK\(.*\) 198\.18\.0\.1[0-5][0-9] $MAC" "$WORK/dhcp.log" &&
 	pass "the plain DHCP server gave the address" || fail "DHCP log lacks the ACK for $MAC"
