@@ -217,8 +217,8 @@ static enum MHD_Result boot_script(struct srv *s, struct MHD_Connection *c)
 	snprintf(b, sizeof(b), "#!ipxe\n");
 	size_t n = strlen(b);
 	if (!work && !strcmp(menu, "never")) {
-		snprintf(what, sizeof(what), "local disk (no work: %s%s%s)",
-			 last[0] ? "already has " : w.src, last[0] ? last : "", "");
+		snprintf(what, sizeof(what), "local disk (no work: %s%.300s)",
+			 last[0] ? "already has " : w.src, last[0] ? last : "");
 		snprintf(b + n, sizeof(b) - n,
 			 "echo img: no imaging work for %s; booting the local disk\n"
 			 "exit\n", mac);
