@@ -7,8 +7,10 @@
 # imgserv over HTTP, gets the imaging environment because the VM has
 # pending restore work, img -auto restores the disk and reports, the VM
 # reboots, and on the second boot imgserv tells it to boot locally: it
-# never downloads the kernel again.  The restored disk is checked like the
-# engine tests do.  Durations are notes, never assertions.
+# never downloads the kernel again.  Then a UEFI machine (OVMF, the NIC's
+# EFI iPXE ROM) without work asks once and is told to boot locally.  The
+# restored disk is checked like the engine tests do.  Durations are notes,
+# never assertions.
 # The VM's NIC is an e1000 (Debian's 2019 iPXE virtio ROM gets no DHCP
 # answer on this bed), so the environment is the generic flavour: the
 # cloud kernel of the small one has no e1000 driver.
@@ -109,6 +111,37 @@ note "VM ran $(since "$t0") s in all (software emulation)"
 vm_console vm
 [ $ok = 1 ] || sed 's/^/#   server: /' "$S/log" | tail -20
 
+# A UEFI machine (OVMF, the NIC's EFI iPXE ROM) with no work: one question
+# to imgserv, told to boot its local disk, no kernel download.
+UMAC=52:54:00:9e:00:02
+OVMF=${OVMF:-/usr/share/qemu/OVMF.fd}
+if [ -s "$OVMF" ]; then
+	t0=$(now)
+	ip netns exec "$P-br" ip tuntap add tap1 mode tap || fatal "tap device"
+	ip netns exec "$P-br" ip link set tap1 master br0 up || fatal "tap into the bridge"
+	ip netns exec "$P-br" timeout -k 5 240 "$QEMU" -m 512 -smp 1 -display none -monitor none \
+		-bios "$OVMF" -serial "file:$WORK/uefi.log" -boot n \
+		-netdev tap,id=n0,ifname=tap1,script=no,downscript=no \
+		-device "e1000,netdev=n0,mac=$UMAC,romfile=${IPXE_EFI_ROM:-/usr/lib/ipxe/qemu/efi-e1000.rom}" \
+		</dev/null >"$WORK/uefi.qemu" 2>&1 &
+	VM_PID[uefi]=$!
+	VM_T0[uefi]=$t0
+	end=$((SECONDS + 200))
+	while [ $SECONDS -lt $end ] && ! log_has " $UMAC  boot  "; do
+		vm_running uefi || break
+		sleep 1
+	done
+	vm_kill uefi
+	if log_has " $UMAC  boot  .* ok .*local disk \(no work"; then
+		pass "UEFI machine without work: told to boot its local disk after $(since "$t0") s"
+	else
+		fail "UEFI machine: no boot.ipxe record answered 'local disk' within 200 s"
+		sed 's/^/#   uefi qemu: /' "$WORK/uefi.qemu" | head -5
+	fi
+else
+	fail "no OVMF firmware at $OVMF (Debian package ovmf): the UEFI path is not tested"
+fi
+
 srv_log "$S"
 run_check "$WORK/src.img" "$WORK/target.img"
 # The order of what the workstation asked for: script, kernel, initrd,
@@ -116,8 +149,8 @@ run_check "$WORK/src.img" "$WORK/target.img"
 seq=$(awk '$6 == "boot" || $6 == "auto" || $6 == "get" || $6 == "report" {
 	print $6 ($7 ~ /vmlinuz|initrd/ ? ":" $7 : "") }' "$WORK/srvlog" | tr '\n' ' ')
 note "request sequence: $seq"
-[ "$seq" = "boot boot:vmlinuz boot:initrd.img auto get report boot " ] &&
-	pass "requests in order, and no kernel download on the boot without work" ||
+[ "$seq" = "boot boot:vmlinuz boot:initrd.img auto get report boot boot " ] &&
+	pass "requests in order, and no kernel download on the boots without work" ||
 	fail "request sequence: $seq"
 grep -q "sent $PXE/tftp/boot.ipxe" "$WORK/proxy.log" && pass "dnsmasq served boot.ipxe over TFTP" ||
 	fail "proxy log lacks the TFTP transfer of boot.ipxe"

@@ -77,7 +77,7 @@ for t in blank restored; do
 	VM_T0[$t]=$t0
 	if [ $t = blank ]; then
 		# BIOS finds no boot code: nothing ever reaches the serial console
-		sleep 20
+		sleep 12
 		vm_kill blank
 		vm_grep blank 'Linux version' && fail "the blank disk booted a kernel" ||
 			pass "the blank disk boots nothing (the check can fail)"
