@@ -184,11 +184,23 @@ static enum MHD_Result boot_script(struct srv *s, struct MHD_Connection *c)
 	snprintf(id.product, sizeof(id.product), "%s", arg(c, "product", 0));
 	snprintf(id.hostname, sizeof(id.hostname), "%s", arg(c, "hostname", 0));
 
-	/* Unknown machines are registered, so an admin can give them work;
-	 * absent fields keep what img -auto reported earlier. */
+	/* Unknown machines are registered with what iPXE knows of their
+	 * hardware, so an admin can give them work; absent fields keep what
+	 * img -auto reported earlier, and its fuller hardware report is not
+	 * replaced by this one. */
+	char scratch[PROTO_MAX_PATH + 1], hw[1024];
+	int known = srv_station_last_image(s->state, mac, scratch, sizeof(scratch), &e) == 1;
+	unsigned long long mib = strtoull(arg(c, "memsize", 0), NULL, 10);
+	snprintf(hw, sizeof(hw),
+		 "Manufacturer: %.100s\nProduct: %.100s\nSerial: %.100s\nUUID: %.40s\n"
+		 "Memory: %llu MiB\nPlatform: %.20s\nRegistered by: iPXE boot request\n",
+		 arg(c, "manufacturer", 0), arg(c, "product", 0), arg(c, "serial", 0),
+		 arg(c, "uuid", 0), mib, arg(c, "platform", 0));
 	struct srv_station st = {
 		.mac = mac, .hostname = arg(c, "hostname", 1),
 		.serial = arg(c, "serial", 1), .product = arg(c, "product", 1),
+		.hwinfo = known ? NULL : hw,
+		.mem_bytes = mib < (1ull << 40) ? mib << 20 : 0,
 		.address = source,
 	};
 	if (srv_station_seen(s->state, &st, &e))

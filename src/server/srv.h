@@ -183,7 +183,8 @@ void srv_stats_text(struct srv *s, char *buf, size_t cap);
 /* ---- the boot endpoint for iPXE (boot.c) ------------------------------- */
 
 /* With http_port set, serve over HTTP (libmicrohttpd, its own threads):
- *   GET /boot.ipxe?mac=M[&serial=..&product=..&manufacturer=..&hostname=..]
+ *   GET /boot.ipxe?mac=M[&serial=..&product=..&manufacturer=..&uuid=..
+ *       &memsize=MiB&platform=..&hostname=..]
  *       an iPXE script: boot the imaging environment when M has work (or
  *       the menu policy says so), else exit to the local disk; unknown
  *       machines are registered as workstations;

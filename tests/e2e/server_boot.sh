@@ -8,7 +8,7 @@
 # files served byte-exact; bad requests refused; every request logged.
 # The qemu boot of the real environment is tests/boot/pxe_flow.sh.
 . "$(dirname "$0")/lib.sh"
-e2e_init server_boot python3
+e2e_init server_boot python3 sqlite3
 
 copy_fixture gpt small "$WORK/src.img"
 mkkey "$WORK/key"
@@ -63,11 +63,16 @@ script_is() { # script_is WHAT local|auto|menu|hotkey
 }
 
 # 1. unknown machine, no work, menu never: local disk, and it is registered
-get "$U/boot.ipxe?mac=$M1&serial=CZC%20123&product=OptiPlex%207010&hostname=lab-7"
+get "$U/boot.ipxe?mac=$M1&serial=CZC%20123&product=OptiPlex%207010&hostname=lab-7&manufacturer=Dell%20Inc.&uuid=4c4c4544-0042&memsize=2048&platform=pcbios"
 script_is "unknown machine without work" local
 "$IMGSERV" -stations -state="$S/state" -conf=/dev/null >"$WORK/st"
-grep -q "^$M1 .*CZC 123  OptiPlex 7010" "$WORK/st" && pass "unknown machine registered with serial and product" ||
+grep -q "^$M1  lab-7  CZC 123  OptiPlex 7010  0  2147483648 " "$WORK/st" &&
+	pass "unknown machine registered with host name, serial, product and memory" ||
 	fail "stations: $(cat "$WORK/st")"
+hwinfo() { sqlite3 "$S/state/state.db" "SELECT hwinfo FROM stations WHERE mac = '$1'"; }
+hwinfo $M1 | grep -q '^Manufacturer: Dell Inc\.$' && hwinfo $M1 | grep -q '^UUID: 4c4c4544-0042$' &&
+	hwinfo $M1 | grep -q '^Registered by: iPXE' && pass "its hardware as iPXE reports it is recorded" ||
+	fail "hwinfo: $(hwinfo $M1 | tr '\n' '|')"
 get "$U/boot.ipxe?mac=52:54:00:B0:00:01"
 script_is "upper-case MAC, same machine" local
 
@@ -103,8 +108,11 @@ blank "$WORK/t1.img" "$(fsize "$WORK/src.img")"
 run_img -auto "$A" -mac=$M1 -disk="$WORK/t1.img"
 expect_rc 0 "img -auto does the pending restore"
 run_check "$WORK/src.img" "$WORK/t1.img"
-get "$U/boot.ipxe?mac=$M1"
+get "$U/boot.ipxe?mac=$M1&manufacturer=Other&memsize=1"
 script_is "after the pending work was done" local
+hwinfo $M1 | grep -q 'Registered by: iPXE\|Manufacturer: Other' &&
+	fail "img -auto's hardware report was replaced by iPXE's: $(hwinfo $M1 | head -3 | tr '\n' '|')" ||
+	pass "img -auto's hardware report is kept over iPXE's"
 
 # 5. rules: a restore the machine already has is not done at every boot
 blank "$WORK/t4.img" "$(fsize "$WORK/src.img")"
