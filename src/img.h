@@ -68,6 +68,8 @@ struct img_progress {
 	double rate;         /* bytes/s over the whole job so far */
 };
 
+struct img_session_peer;
+
 /* All callbacks are optional and called from the calling thread only.
  * cancel() is polled; a non-zero answer stops the job with IMG_E_CANCELLED. */
 struct img_callbacks {
@@ -79,6 +81,10 @@ struct img_callbacks {
 	 * ('s' or 'g' start the session, 'm' makes this device the master),
 	 * or 0 for none. */
 	int (*key)(void *ctx);
+	/* Multicast master only: the registered receivers as they stand,
+	 * called while the session waits for its start and while it runs
+	 * (often: throttle the drawing).  peers is valid during the call. */
+	void (*peers)(void *ctx, const struct img_session_peer *peers, unsigned n);
 };
 
 /* ---- layout: what a set of disks (or an image) holds ------------------ */
@@ -442,5 +448,28 @@ int img_isd_set(struct img_isd *isd, const char *key_eq_value,
  * Returns 0, or -ENOSPC when cap is too small (buf then holds as much as
  * fits, NUL-terminated); IMG_ISD_FORMAT_MAX bytes always suffice. */
 int img_isd_format(const struct img_isd *isd, char *buf, size_t cap);
+
+
+/* ---- partition editing (the menu's Partitions screen) ----------------
+ * Change a disk's msdos or GPT table through libparted; disk is a block
+ * device or a disk-image file.  Nothing is formatted.  Errors name the
+ * disk and the partition; nothing is written when a check fails.  number
+ * is the partition's number in its disk's table (img_part.table_number).
+ * Not thread-safe (libparted's exception handler is global). */
+
+/* Add a primary partition of size bytes (0: the whole free region) in the
+ * first free region that holds it, starting on a MiB boundary.  type is
+ * "linux" (also NULL), "swap", "fat32" or "ntfs".  *number (may be NULL)
+ * gets the new partition's number. */
+int img_part_create(const char *disk, uint64_t size, const char *type, int *number,
+		    struct img_error *err);
+
+/* Remove partition number from the table (-IMG_E_BUSY when it is in use).
+ * Its data stay on the disk but are no longer reachable by the table. */
+int img_part_delete(const char *disk, int number, struct img_error *err);
+
+/* Make partition number the active (boot) one: msdos boot flag, GPT
+ * legacy BIOS bootable attribute; cleared on every other partition. */
+int img_part_set_active(const char *disk, int number, struct img_error *err);
 
 #endif

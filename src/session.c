@@ -34,11 +34,23 @@ static void w_message(void *ctx, enum img_level l, const char *text)
 		w->cb->message(w->cb->ctx, l, text);
 }
 
+/* A master's receivers to the caller's peers callback, if it has one. */
+static void w_peers(struct wrap *w)
+{
+	struct img_session_peer peers[64];
+	unsigned done, failed, dropped, n;
+	if (!w->m || !w->cb || !w->cb->peers)
+		return;
+	n = mc_master_peers(w->m, peers, 64, &done, &failed, &dropped);
+	w->cb->peers(w->cb->ctx, peers, n);
+}
+
 static void w_progress(void *ctx, const struct img_progress *p)
 {
 	struct wrap *w = ctx;
 	if (w->m)
 		mc_master_poll(w->m);
+	w_peers(w);
 	if (w->k)
 		mc_client_poll(w->k);
 	if (w->cb && w->cb->progress)
@@ -48,6 +60,7 @@ static void w_progress(void *ctx, const struct img_progress *p)
 static int w_cancel(void *ctx)
 {
 	struct wrap *w = ctx;
+	w_peers(w);
 	return w->cb && w->cb->cancel ? w->cb->cancel(w->cb->ctx) : 0;
 }
 

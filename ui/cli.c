@@ -80,29 +80,29 @@ static const char *const *disk_list(struct args *a)
 	return a->ndisks ? a->disks : NULL;
 }
 
-static struct img_net net_of(struct args *a, const char *server)
+/* The job the command line describes (server and path: see each mode). */
+static struct ui_job job_of(struct args *a, const char *server, const char *path)
 {
-	struct img_net n = { .server = server, .keyfile = a->key,
-			     .timeout = a->timeout };
-	return n;
+	struct ui_job j = {
+		.disks = disk_list(a), .ndisks = a->ndisks, .level = a->level,
+		.codec = a->codec, .exclude = a->exclude, .nexclude = a->nexclude,
+		.maps = a->maps, .nmaps = a->nmaps, .threads = a->threads,
+		.server = server, .keyfile = a->key, .timeout = a->timeout,
+		.path = path, .mac = a->mac,
+	};
+	return j;
 }
 
 /* -makel FILE, or -makep SERVER PATH (net). */
 static int make_any(struct args *a, int net)
 {
-	struct img_make_opts o = {
-		.disks = disk_list(a), .ndisks = a->ndisks, .level = a->level,
-		.codec = a->codec, .exclude = a->exclude, .nexclude = a->nexclude,
-		.threads = a->threads,
-	};
-	struct img_net n = net_of(a, a->pos[0]);
+	struct ui_job j = net ? job_of(a, a->pos[0], a->pos[1]) : job_of(a, NULL, a->file);
 	struct ui_progress u;
 	struct img_callbacks cb = { .progress = ui_progress_cb, .message = ui_message_cb, .ctx = &u };
 	struct img_error e = {0};
 	struct img_stats st;
 	ui_progress_init(&u);
-	int rc = net ? img_make_net(&o, &n, a->pos[1], &cb, &st, &e)
-		     : img_make_file(&o, a->file, &cb, &st, &e);
+	int rc = ui_job_make(&j, net, &cb, &st, &e);
 	ui_progress_end(&u);
 	if (rc)
 		return fail(&e, rc);
@@ -114,32 +114,22 @@ static int make_any(struct args *a, int net)
 	return 0;
 }
 
-enum { FROM_FILE, VERIFY_FILE, FROM_SERVER };
-
 /* -restorel FILE, -verify FILE, or -restorep SERVER PATH. */
-static int restore_any(struct args *a, int how)
+static int restore_any(struct args *a, enum ui_restore_how how)
 {
-	const char *image = how == FROM_SERVER ? a->pos[1] : a->file;
-	struct img_restore_opts o = {
-		.disks = disk_list(a), .ndisks = a->ndisks, .maps = a->maps,
-		.nmaps = a->nmaps, .threads = a->threads,
-		.verify_only = how == VERIFY_FILE,
-		/* the last image in the image-safe data */
-		.image_name = how == VERIFY_FILE ? NULL : image,
-	};
-	struct img_net n = net_of(a, a->pos[0]);
+	const char *image = how == UI_FROM_SERVER ? a->pos[1] : a->file;
+	struct ui_job j = job_of(a, how == UI_FROM_SERVER ? a->pos[0] : NULL, image);
 	struct ui_progress u;
 	struct img_callbacks cb = { .progress = ui_progress_cb, .message = ui_message_cb, .ctx = &u };
 	struct img_error e = {0};
 	struct img_stats st;
 	ui_progress_init(&u);
-	int rc = how == FROM_SERVER ? img_restore_net(&o, &n, image, &cb, &st, &e)
-				    : img_restore_file(&o, image, &cb, &st, &e);
+	int rc = ui_job_restore(&j, how, &cb, &st, &e);
 	ui_progress_end(&u);
 	if (rc)
 		return fail(&e, rc);
-	summary(how == VERIFY_FILE ? "verified" : "restored", &st);
-	if (how == VERIFY_FILE)
+	summary(how == UI_VERIFY_FILE ? "verified" : "restored", &st);
+	if (how == UI_VERIFY_FILE)
 		printf("%s: OK, %llu chunks verified\n", image,
 		       (unsigned long long)st.chunks);
 	return 0;
@@ -147,9 +137,9 @@ static int restore_any(struct args *a, int how)
 
 static int run_make(struct args *a) { return make_any(a, 0); }
 static int run_makep(struct args *a) { return make_any(a, 1); }
-static int run_restore(struct args *a) { return restore_any(a, FROM_FILE); }
-static int run_verify(struct args *a) { return restore_any(a, VERIFY_FILE); }
-static int run_restorep(struct args *a) { return restore_any(a, FROM_SERVER); }
+static int run_restore(struct args *a) { return restore_any(a, UI_FROM_FILE); }
+static int run_verify(struct args *a) { return restore_any(a, UI_VERIFY_FILE); }
+static int run_restorep(struct args *a) { return restore_any(a, UI_FROM_SERVER); }
 
 static int run_auto(struct args *a)
 {
@@ -159,16 +149,13 @@ static int run_auto(struct args *a)
 			"or IMGSERVER in the environment\n");
 		return 2;
 	}
-	struct img_net n = net_of(a, server);
-	struct img_auto_opts o = { .net = &n, .disks = disk_list(a),
-				   .ndisks = a->ndisks, .mac = a->mac,
-				   .threads = a->threads };
+	struct ui_job j = job_of(a, server, NULL);
 	struct img_auto_result r;
 	struct ui_progress u;
 	struct img_callbacks cb = { .progress = ui_progress_cb, .message = ui_message_cb, .ctx = &u };
 	struct img_error e = {0};
 	ui_progress_init(&u);
-	int rc = img_auto(&o, &cb, &r, &e);
+	int rc = ui_job_auto(&j, &cb, &r, &e);
 	ui_progress_end(&u);
 	if (rc)
 		return fail(&e, rc);
@@ -388,7 +375,7 @@ static int session_positional(struct args *a, const struct mode *m)
 static int run_session(struct args *a)
 {
 	const struct mode *m = find_mode("session");
-	struct img_session_opts o = { .name = a->file };
+	struct ui_session o = { .name = a->file };
 	struct img_session_result r;
 	struct img_error e = {0};
 	char group[16];
@@ -410,32 +397,22 @@ static int run_session(struct args *a)
 			return usage_error(m, "-timeout takes minutes, more than 0 (0.5 = 30 s): %s",
 					   a->timeout_arg);
 	}
-	struct img_make_opts mo = { .disks = disk_list(a), .ndisks = a->ndisks,
-				    .level = a->level, .codec = a->codec,
-				    .exclude = a->exclude, .nexclude = a->nexclude,
-				    .threads = a->threads };
-	struct img_restore_opts ro = { .disks = disk_list(a), .ndisks = a->ndisks,
-				       .threads = a->threads };
+	struct ui_job j = job_of(a, NULL, NULL);
 	o.role = a->role;
 	o.iface = a->iface;
 	o.clients = a->clients;
-	o.throttle_ms = a->throttle;
-	o.drop_s = a->drop;
-	o.wait_s = a->wait;
-	o.no_catchup = a->nocatchup;
-	o.keyfile = a->key;
-	o.restore = &ro;
-	if (a->image)
-		o.image = a->image;
-	else
-		o.make = &mo;
+	o.throttle = a->throttle;
+	o.drop = a->drop;
+	o.wait = a->wait;
+	o.nocatchup = a->nocatchup;
+	o.image = a->image;
 	struct ui_progress u;
 	struct img_callbacks cb = { .progress = ui_progress_cb, .message = ui_message_cb,
 				    .key = key_poll, .ctx = &u };
 	ui_progress_init(&u);
 	if (a->role != IMG_ROLE_CLIENT)
 		key_setup();
-	rc = img_session(&o, &cb, &r, &e);
+	rc = ui_job_session(&j, &o, &cb, &r, &e);
 	key_restore();
 	ui_progress_end(&u);
 	if (r.role == IMG_ROLE_MASTER && r.npeers) {
@@ -597,6 +574,8 @@ static int run_help(struct args *a)
 	printf("img %s - disk imaging engine\n\nusage:\n", IMG_VERSION_STRING);
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		printf("  %s\n", modes[i].usage);
+	printf("\nimg alone (or with only -disk=PATH options) on a terminal opens the menu:\n"
+	       "imaging, restoring, the multicast wizard, partitions and information.\n");
 	printf("\nShort forms: -ml, -rl, -mp, -rp, -a, -s; the leading dash is optional (img makel FILE).\n"
 	       "img -help MODE describes one mode.  Exit status: 0 success, 1 failure,\n"
 	       "2 bad command line.  See img(8), imgserv(8), img-image(5), img-protocol(7).\n");
@@ -707,10 +686,21 @@ static int parse_opt(struct args *a, const struct mode *m, const char *s)
 int main(int argc, char **argv)
 {
 	struct args a = { .level = 1, .codec = IMG_CODEC_ZSTD };
-	if (argc < 2) {
+	int only_disks = 1;
+	for (int i = 1; i < argc; i++)
+		only_disks &= !strncmp(argv[i], "-disk=", 6) && argv[i][6];
+	if (only_disks) {
+		/* No mode: the menu on a terminal, on these disks (if any). */
+		if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+			if (argc - 1 > MAX_LIST)
+				return usage_error(NULL, "too many -disk options%s", "");
+			for (int i = 1; i < argc; i++)
+				a.disks[a.ndisks++] = argv[i] + 6;
+			return ui_menu_run(disk_list(&a), a.ndisks);
+		}
 		a.help_mode = NULL;
 		run_help(&a);
-		return isatty(STDIN_FILENO) ? 0 : 2;
+		return argc < 2 && isatty(STDIN_FILENO) ? 0 : 2;
 	}
 	const struct mode *m = find_mode(argv[1]);
 	if (!m)
