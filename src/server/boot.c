@@ -188,8 +188,8 @@ static enum MHD_Result boot_script(struct srv *s, struct MHD_Connection *c)
 	 * hardware, so an admin can give them work; absent fields keep what
 	 * img -auto reported earlier, and its fuller hardware report is not
 	 * replaced by this one. */
-	char scratch[PROTO_MAX_PATH + 1], hw[1024];
-	int known = srv_station_last_image(s->state, mac, scratch, sizeof(scratch), &e) == 1;
+	char last[PROTO_MAX_PATH + 1], hw[1024];
+	int known = srv_station_last_image(s->state, mac, last, sizeof(last), &e) == 1;
 	unsigned long long mib = strtoull(arg(c, "memsize", 0), NULL, 10);
 	snprintf(hw, sizeof(hw),
 		 "Manufacturer: %.100s\nProduct: %.100s\nSerial: %.100s\nUUID: %.40s\n"
@@ -209,12 +209,11 @@ static enum MHD_Result boot_script(struct srv *s, struct MHD_Connection *c)
 	struct srv_work w;
 	srv_decide(s, &id, &w);
 	int work = strcmp(w.action, "none") != 0;
-	char last[PROTO_MAX_PATH + 1] = "";
 	/* A rule's restore or make that this workstation has already done is
 	 * not done again at every boot; pending work always is. */
-	if (work && !w.pending && strcmp(w.action, "session") &&
-	    srv_station_last_image(s->state, mac, last, sizeof(last), &e) == 1 &&
-	    !strcmp(last, w.arg) && !w.server[0])
+	int done = work && known && !w.pending && strcmp(w.action, "session") &&
+		   !strcmp(last, w.arg) && !w.server[0];
+	if (done)
 		work = 0;
 
 	pthread_rwlock_rdlock(&s->lock);
@@ -230,7 +229,7 @@ static enum MHD_Result boot_script(struct srv *s, struct MHD_Connection *c)
 	size_t n = strlen(b);
 	if (!work && !strcmp(menu, "never")) {
 		snprintf(what, sizeof(what), "local disk (no work: %s%.300s)",
-			 last[0] ? "already has " : w.src, last[0] ? last : "");
+			 done ? "already has " : w.src, done ? last : "");
 		snprintf(b + n, sizeof(b) - n,
 			 "echo img: no imaging work for %s; booting the local disk\n"
 			 "exit\n", mac);
