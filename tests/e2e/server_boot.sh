@@ -184,4 +184,26 @@ else
 	grep -q "cannot serve the boot endpoint on 127.0.0.1 port $HP (in use?" "$WORK/out2" &&
 		pass "the error names the port and what to do" || fail "error: $(cat "$WORK/out2")"
 fi
+# 11. pxeconf refuses bad input, saying what it wanted, and writes nothing
+PXC="$E2E_DIR/../../initramfs/pxeconf"
+for bad in "-subnet 198.18.0/24 -server 198.18.0.11:is not NET/PREFIX" \
+	"-subnet 198.18.0.0/33 -server 198.18.0.11:prefix length 33" \
+	"-subnet 198.18.0.0/24 -server 198.18.0.300:is not an IPv4 address" \
+	"-subnet 198.18.0.0/24 -server 198.18.0.11 -http 70000:is not a port"; do
+	args=${bad%%:*} want=${bad#*:}
+	# shellcheck disable=SC2086
+	"$PXC" "$WORK/pxebad" $args >"$WORK/pxc.out" 2>&1
+	RC=$?
+	[ $RC = 1 ] && grep -q "$want" "$WORK/pxc.out" && [ ! -e "$WORK/pxebad/dnsmasq.conf" ] &&
+		pass "pxeconf $args: refused ($want)" || fail "pxeconf $args: exit $RC: $(cat "$WORK/pxc.out")"
+done
+IPXE_DIR="$WORK/noipxe" "$PXC" "$WORK/pxebad" -subnet 198.18.0.0/24 -server 198.18.0.11 >"$WORK/pxc.out" 2>&1
+RC=$?
+[ $RC = 1 ] && grep -q 'install Debian.s ipxe package' "$WORK/pxc.out" && [ ! -e "$WORK/pxebad/tftp" ] &&
+	pass "pxeconf without iPXE builds: refused, naming the package" || fail "pxeconf without iPXE: exit $RC: $(cat "$WORK/pxc.out")"
+"$PXC" "$WORK/pxe" -subnet 198.18.0.0/24 -server 198.18.0.11 -http "$HP" >"$WORK/pxc.out" 2>&1 &&
+	grep -qx 'dhcp-range=198.18.0.0,proxy,255.255.255.0' "$WORK/pxe/dnsmasq.conf" &&
+	grep -q "chain --autofree http://198.18.0.11:$HP/boot.ipxe?mac=\${netX/mac}&" "$WORK/pxe/tftp/boot.ipxe" &&
+	[ -s "$WORK/pxe/tftp/undionly.0" ] && [ -s "$WORK/pxe/tftp/snponly.efi" ] &&
+	pass "pxeconf writes the proxy range, the chain to imgserv and iPXE" || fail "pxeconf: $(cat "$WORK/pxc.out")"
 e2e_finish
