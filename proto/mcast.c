@@ -357,8 +357,8 @@ struct mc_master {
 	unsigned drop_s;
 	int state;                 /* enum mc_state */
 	unsigned wanted;           /* clients to wait for, 0 none */
-	int debug;                 /* IMG_MCAST_DEBUG: rate and receivers each second, as messages */
-	double last_debug;
+	double debug;              /* IMG_MCAST_DEBUG=S: rate and receivers every S s (default 1), as messages */
+	double last_debug, t_start;
 	char abort_why[160];
 
 	pthread_mutex_t mu;
@@ -433,7 +433,13 @@ int mc_master_open(struct mc_master **out, const struct mc_master_cfg *c,
 	m->rate_max = c->throttle_ms ? MC_PAYLOAD * 1000.0 / c->throttle_ms : MC_RATEMAX;
 	m->rate = m->rate_max < MC_RATE0 ? m->rate_max : MC_RATE0;
 	m->probing = 1;
-	m->debug = getenv("IMG_MCAST_DEBUG") != NULL;
+	if (getenv("IMG_MCAST_DEBUG")) {
+		m->debug = atof(getenv("IMG_MCAST_DEBUG"));
+		if (m->debug <= 0)
+			m->debug = 1.0;
+		else if (m->debug < 0.1)
+			m->debug = 0.1;
+	}
 	*out = m;
 	return 0;
 }
@@ -860,10 +866,10 @@ static void tick(struct mc_master *m, double now)
 	m->rate_limited = 0;
 	update_base(m, now);
 	m->last_tick = now;
-	if (m->debug && now - m->last_debug >= 1.0) {
+	if (m->debug > 0 && now - m->last_debug >= m->debug - 0.01) {
 		/* through the front end, like every other message */
 		m->last_debug = now;
-		mq_add(&m->mq, IMG_INFO, "mcast: rate %.2f MB/s sent %llu written %llu base %llu rq %zu",
+		mq_add(&m->mq, IMG_INFO, "mcast: t %.2f rate %.2f MB/s sent %llu written %llu base %llu rq %zu", now - m->t_start,
 		       m->rate / 1e6, (unsigned long long)m->sent,
 		       (unsigned long long)m->written, (unsigned long long)m->base, m->rq_n);
 		for (unsigned i = 0; i < m->npeers && i < 8; i++)
@@ -1011,6 +1017,7 @@ static int master_start(struct mc_master *m)
 {
 	pthread_mutex_lock(&m->mu);
 	m->state = MC_ST_RUNNING;
+	m->t_start = now_s();
 	for (unsigned i = 0; i < m->npeers; i++) {
 		m->peers[i].heard = now_s();
 		m->peers[i].limit = MC_WINDOW;
@@ -1521,6 +1528,7 @@ static void *client_thread(void *arg)
 		pthread_mutex_unlock(&k->mu);
 		return NULL;
 	}
+	double woke = 0;
 	pthread_mutex_lock(&k->mu);
 	while (!k->stop) {
 		pthread_mutex_unlock(&k->mu);
@@ -1598,10 +1606,23 @@ static void *client_thread(void *arg)
 		int gaps = k->next < k->hi;
 		if (now - k->last_status >= (gaps ? 0.02 : complete ? 0.2 : 0.1))
 			send_status(k, now);
-		if (n > 0 || k->failed || k->dropped || complete)
+		/* Wake the reader for a batch's worth, not for every packet:
+		 * on a slow link each wake-up would carry one datagram. */
+		if ((n > 0 && (k->next - k->base >= MC_BATCH || now - woke >= 0.005)) ||
+		    k->failed || k->dropped || complete) {
 			pthread_cond_broadcast(&k->cv);
+			woke = now;
+		}
 		if (k->failed || k->dropped)
 			break;
+		if (n > 0 && n < MC_BATCH / 2) {
+			/* The socket is drained while packets trickle in: let
+			 * a few gather rather than wake for each (8 MiB of
+			 * socket buffer hold far more than a millisecond). */
+			pthread_mutex_unlock(&k->mu);
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+			pthread_mutex_lock(&k->mu);
+		}
 	}
 	k->stop = 1;
 	pthread_cond_broadcast(&k->cv);
@@ -1698,6 +1719,41 @@ void mc_client_error(struct mc_client *k, struct img_error *err)
 	}
 }
 
+/* After a RESULT: did the master acknowledge it (on the control socket)
+ * or end the session (its closing announce on the group: it ends only
+ * once every receiver has reported or been dropped, so it needs nothing
+ * more from this one when that RESULTACK was lost)? */
+static int result_heard(struct mc_client *k, short cev, short dev)
+{
+	uint8_t b[MC_DGRAM];
+	struct sockaddr_in f;
+	socklen_t fl = sizeof(f);
+	struct mc_hdr h;
+	if (cev & POLLIN) {
+		ssize_t r = recvfrom(k->cfd, b, sizeof(b), MSG_DONTWAIT,
+				     (struct sockaddr *)&f, &fl);
+		if (r > 0 && !mc_get_hdr(b, (size_t)r, &h) && h.type == MC_RESULTACK &&
+		    h.run == k->run && same_addr(&f, &k->master))
+			return 1;
+	}
+	for (int i = 0; (dev & POLLIN) && i < 64; i++) {
+		fl = sizeof(f);
+		ssize_t r = recvfrom(k->dfd, b, sizeof(b), MSG_DONTWAIT,
+				     (struct sockaddr *)&f, &fl);
+		if (r <= 0)
+			break;
+		if (mc_get_hdr(b, (size_t)r, &h) || h.type != MC_ANNOUNCE || h.sid != k->sid ||
+		    h.run != k->run || f.sin_addr.s_addr != k->master.sin_addr.s_addr)
+			continue;
+		struct announce_msg a;
+		struct img_rbuf rb = { b + MC_HDR, (size_t)r - MC_HDR, 0, 0 };
+		if (!parse_announce(&rb, &a) &&
+		    (a.state == MC_ST_DONE || a.state == MC_ST_ABORTED))
+			return 1;
+	}
+	return 0;
+}
+
 void mc_client_result(struct mc_client *k, int rc, const char *text)
 {
 	/* stop the network thread, then report on the control socket */
@@ -1719,19 +1775,12 @@ void mc_client_result(struct mc_client *k, int rc, const char *text)
 		pk64(&p, k->delivered);
 		pkstr(&p, text, 150);
 		pk_send(k->cfd, &p, &k->master);
-		struct pollfd pf = { k->cfd, POLLIN, 0 };
 		double t0 = now_s();
 		while (now_s() - t0 < 0.15) {
-			if (poll(&pf, 1, 50) <= 0)
+			struct pollfd pf[2] = { { k->cfd, POLLIN, 0 }, { k->dfd, POLLIN, 0 } };
+			if (poll(pf, k->dfd >= 0 ? 2 : 1, 50) <= 0)
 				continue;
-			uint8_t b[MC_DGRAM];
-			struct sockaddr_in f;
-			socklen_t fl = sizeof(f);
-			ssize_t r = recvfrom(k->cfd, b, sizeof(b), MSG_DONTWAIT,
-					     (struct sockaddr *)&f, &fl);
-			struct mc_hdr h;
-			if (r > 0 && !mc_get_hdr(b, (size_t)r, &h) && h.type == MC_RESULTACK &&
-			    h.run == k->run && same_addr(&f, &k->master))
+			if (result_heard(k, pf[0].revents, pf[1].revents))
 				return;
 		}
 	}

@@ -6,7 +6,11 @@
 #   disks pass check.sh;
 # - receiver 3 behind a 4 Mbit/s link, the others unlimited: the fast ones
 #   exit 0 with good disks; the slow one either exits 0 with a good disk or
-#   exits non-zero saying "dropped" (never 0 with a bad disk).
+#   exits non-zero saying "dropped" (never 0 with a bad disk);
+# - every RESULTACK to receiver 1 lost (nftables in its namespace drops
+#   that message type): its RESULT still reaches the master, which counts
+#   it done; it ends on the master's closing announce and exits 0 with a
+#   good disk.
 # Times (how long the others took after the fault) are notes only.
 . "$(dirname "$0")/lib.sh"
 e2e_init session_faults
@@ -90,4 +94,37 @@ else
 	sess_master_report slow-m $N 3 dropped
 fi
 for i in 1 2 4; do run_check "$WORK/src.img" "$WORK/s$i.img"; done
+rm -f "$WORK"/s[1-4].img
+
+# ---- every RESULTACK to receiver 1 lost
+bed_up "$P" 2
+# the message type is byte 5 of the UDP payload (img-protocol(7)):
+# transport header 8 bytes + 5 = bit 104; 9 is RESULTACK
+"$NETBED" exec "$P" 1 nft -f - <<'NFT' || fatal "nftables rule dropping RESULTACK"
+table netdev noack {
+	chain ingress {
+		type filter hook ingress device eth0 priority -500; policy accept;
+		meta l4proto udp @th,104,8 9 counter drop
+	}
+}
+NFT
+for i in 1 2; do blank "$WORK/a$i.img" "$size"; done
+for i in 1 2; do
+	sess_start ack-r$i $i $T -session $N -client -disk="$WORK/a$i.img"
+done
+sleep 1
+sess_start ack-m m $T -session $N -master -clients=2 -disk="$WORK/src.img"
+sess_wait ack-m
+expect_rc 0 "master whose RESULTACKs to receiver 1 are lost"
+for i in 1 2; do
+	sess_wait ack-r$i
+	expect_rc 0 "receiver $i$([ $i = 1 ] && echo ', whose RESULTACKs are lost')"
+done
+note "receiver 1 ended $(sess_secs ack-r1 "$(cat "$WORK/ack-m.end")") s after the master"
+dropped=$("$NETBED" exec "$P" 1 nft list table netdev noack | awk '/counter/ { for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }')
+[ "${dropped:-0}" -gt 0 ] && pass "nftables dropped $dropped RESULTACK(s) to receiver 1" ||
+	fail "no RESULTACK was dropped: the scenario did not happen"
+bed_down
+for i in 1 2; do sess_master_report ack-m $N $i done; done
+for i in 1 2; do run_check "$WORK/src.img" "$WORK/a$i.img"; done
 e2e_finish
