@@ -45,6 +45,8 @@
 #define MC_CONGESTED 0.10         /* loss share that means "too fast" */
 #define MC_QUEUE_HIGH 0.080       /* s of queueing delay that mean "slower" */
 #define MC_QUEUE_LOW 0.040        /* s below which the rate may grow */
+#define MC_QUEUE_PROBE 0.015      /* s that end the first climb: the path is full */
+#define MC_SLOW_SHARE 0.6         /* of the typical rate: "far below the others" */
 #define MC_SILENT_MASTER 20.0     /* s without a packet: the master is gone */
 
 static double now_s(void)
@@ -334,9 +336,12 @@ struct peer {
 	char host[64];
 	int state;
 	int cong;                  /* lost much in the last window */
+	int slow;                  /* far below the others, its queue growing */
 	uint64_t next, limit, rx, lost;
 	double heard;              /* last packet from it */
 	double t0;                 /* rate window start */
+	double rx_at;              /* when the last report (rx, lost) came */
+	double drop_sent;          /* when DROP went to it last */
 	uint64_t rx0, lost0;
 	double rate;               /* bytes/s it received, last window */
 	unsigned windows;          /* rate windows seen */
@@ -566,10 +571,11 @@ static void on_status(struct mc_master *m, struct peer *p, const struct mc_hdr *
 	p->limit = limit;
 	p->rx = rx;
 	p->lost = lost;
+	p->rx_at = now;
 	if (echo) {
 		double rtt = ((uint32_t)(now_ms() - echo) - (double)held) / 1000.0;
 		if (rtt >= 0 && rtt < 5) {
-			p->rtt = p->rtt * 0.8 + rtt * 0.2;
+			p->rtt = p->rtt * 0.5 + rtt * 0.5;
 			if (rtt < p->rtt_min)
 				p->rtt_min = rtt;
 		}
@@ -641,6 +647,13 @@ static int drain(struct mc_master *m, int *registered)
 			struct peer *p = &m->peers[id];
 			if (h.type == MC_STATUS && active(p))
 				on_status(m, p, &h, &r, now);
+			else if (h.type == MC_STATUS && p->state == P_DROPPED &&
+				 now - p->drop_sent >= 0.2) {
+				/* it still reports: its DROP was lost (on the
+				 * very path that made it slow); say it again */
+				reply(m, MC_DROP, &p->addr, p->nonce, id, p->note);
+				p->drop_sent = now;
+			}
 			else if (h.type == MC_RESULT)
 				on_result(m, p, &r);
 			else if (h.type == MC_LEAVE && active(p)) {
@@ -674,7 +687,9 @@ int mc_master_wait(struct mc_master *m, unsigned clients, double timeout_s,
 	for (;;) {
 		int reg = 0;
 		unsigned n = 0;
-		if (now_s() - m->last_announce >= 0.25)
+		/* every 100 ms: a client that starts waits for the first
+		 * announce before it can join */
+		if (now_s() - m->last_announce >= 0.1)
 			announce(m);
 		struct pollfd pf = { m->fd, POLLIN, 0 };
 		poll(&pf, 1, 50);
@@ -708,10 +723,12 @@ int mc_master_wait(struct mc_master *m, unsigned clients, double timeout_s,
 	}
 }
 
-/* Receivers the master waits for: active, and not losing much alone for
- * a second (those are dropped after drop_s, or as soon as the others have
- * moved past what they lack).  A silent one is waited for until drop_s. */
-#define MC_GRACE 1.0
+/* Receivers the master waits for: active, and not for half a second
+ * either losing much alone or taking far less than the others while its
+ * queue grows (those are dropped after drop_s, or as soon as the others
+ * have moved past what they lack).  A silent one is waited for until
+ * drop_s. */
+#define MC_GRACE 0.5
 static int waited_for(const struct mc_master *m, const struct peer *p, double now)
 {
 	return active(p) && !(p->cong_since && now - p->cong_since >= MC_GRACE);
@@ -740,6 +757,7 @@ static void drop_peer(struct mc_master *m, struct peer *p, const char *fmt, ...)
 	p->state = P_DROPPED;
 	m->probing = 1;            /* the path changed: find its rate again */
 	reply(m, MC_DROP, &p->addr, p->nonce, (uint16_t)(p - m->peers), p->note);
+	p->drop_sent = now_s();
 	mq_add(&m->mq, IMG_WARN, "session %s: dropped %s (%s): %s", m->name,
 	       inet_ntoa(p->addr.sin_addr), p->host, p->note);
 }
@@ -754,7 +772,19 @@ static int cmp_desc(const void *a, const void *b)
 static void tick(struct mc_master *m, double now)
 {
 	unsigned nact = 0, ncong = 0;
-	double cong_rate = 1e18, best = 0;
+	double cong_rate = 1e18, best = 0, typical = 0;
+	/* what most receivers take (the upper median of the last windows'
+	 * rates): one that takes far less while a queue builds on its way
+	 * has a slower path than the rest */
+	double rates[MC_MAXPEERS];
+	unsigned nrates = 0;
+	for (unsigned i = 0; i < m->npeers; i++)
+		if (m->peers[i].state == P_RECV && m->peers[i].windows > 1)
+			rates[nrates++] = m->peers[i].rate;
+	if (nrates >= 2) {
+		qsort(rates, nrates, sizeof(rates[0]), cmp_desc);
+		typical = rates[(nrates - 1) / 2];
+	}
 	for (unsigned i = 0; i < m->npeers; i++) {
 		struct peer *p = &m->peers[i];
 		if (!active(p))
@@ -770,8 +800,12 @@ static void tick(struct mc_master *m, double now)
 			continue;
 		}
 		nact++;
-		if (now - p->t0 >= 0.25) {
-			double dt = now - p->t0;
+		/* windows run between the arrivals of the reports that
+		 * carried the counts, not between ticks: a report comes every
+		 * 100 ms, and a tick's own clock would make the rate jitter
+		 * by that much */
+		if (p->rx_at - p->t0 >= 0.25) {
+			double dt = p->rx_at - p->t0;
 			uint64_t drx = p->rx - p->rx0, dl = p->lost - p->lost0;
 			if (p->t0 > 0 && p->windows++ > 0) {
 				/* the first window may hold time before the
@@ -779,7 +813,7 @@ static void tick(struct mc_master *m, double now)
 				p->rate = drx * (double)MC_PAYLOAD / dt;
 				p->cong = drx + dl > 20 && dl > MC_CONGESTED * (drx + dl);
 			}
-			p->t0 = now;
+			p->t0 = p->rx_at;
 			p->rx0 = p->rx;
 			p->lost0 = p->lost;
 		}
@@ -787,10 +821,16 @@ static void tick(struct mc_master *m, double now)
 			p->cong = 0;
 		if (p->rate > best)
 			best = p->rate;
+		/* slow: it lags the others before its queue overflows */
+		p->slow = p->state == P_RECV && p->windows > 1 && typical > 0 &&
+			  p->rate < MC_SLOW_SHARE * typical && p->rtt_min < 1e8 &&
+			  p->rtt - p->rtt_min > MC_QUEUE_HIGH;
 		if (p->cong) {
 			ncong++;
 			if (p->rate < cong_rate)
 				cong_rate = p->rate;
+		}
+		if (p->cong || p->slow) {
 			if (!p->cong_since)
 				p->cong_since = now;
 		} else {
@@ -849,7 +889,7 @@ static void tick(struct mc_master *m, double now)
 			if (minrx * 0.95 < m->rate)
 				m->rate = minrx * 0.95;
 			m->probing = 0;
-		} else if (qd > MC_QUEUE_LOW && minrx) {
+		} else if (qd > (m->probing ? MC_QUEUE_PROBE : MC_QUEUE_LOW) && minrx) {
 			/* the path is full: stay at its rate */
 			if (minrx < m->rate)
 				m->rate = minrx;
@@ -880,7 +920,8 @@ static void tick(struct mc_master *m, double now)
 			       (unsigned long long)m->peers[i].limit,
 			       (unsigned long long)m->peers[i].rx,
 			       (unsigned long long)m->peers[i].lost, m->peers[i].rate / 1e6,
-			       m->peers[i].cong ? " CONG" : "", m->peers[i].rtt * 1e3);
+			       m->peers[i].cong ? " CONG" : m->peers[i].slow ? " SLOW" : "",
+			       m->peers[i].rtt * 1e3);
 	}
 }
 
@@ -1568,7 +1609,8 @@ static void *client_thread(void *arg)
 					 (k->total == UINT64_MAX || k->next < k->total))
 					client_fail(k, -IMG_E_DROPPED, "session %s: the master ended "
 						    "the session before this receiver had the whole "
-						    "image", k->name);
+						    "image: it was dropped (too slow, or silent)",
+						    k->name);
 			}
 		}
 		for (int j = 0; j < 16 && (pf[1].revents & POLLIN); j++) {
