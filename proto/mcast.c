@@ -1648,9 +1648,10 @@ static void *client_thread(void *arg)
 		int gaps = k->next < k->hi;
 		if (now - k->last_status >= (gaps ? 0.02 : complete ? 0.2 : 0.1))
 			send_status(k, now);
-		/* Wake the reader for a batch's worth, not for every packet:
-		 * on a slow link each wake-up would carry one datagram. */
-		if ((n > 0 && (k->next - k->base >= MC_BATCH || now - woke >= 0.005)) ||
+		/* Wake the reader for a batch's worth, not for every packet
+		 * (on a slow link each wake-up would carry one datagram), and
+		 * for less once it waited 5 ms. */
+		if ((k->next > k->base && (k->next - k->base >= MC_BATCH || now - woke >= 0.005)) ||
 		    k->failed || k->dropped || complete) {
 			pthread_cond_broadcast(&k->cv);
 			woke = now;
