@@ -395,6 +395,7 @@ struct mc_master {
 	double tokens, t_tokens;
 	double last_announce, last_tick;
 	int rate_limited;          /* the last round had data but no tokens */
+	double stalled_at;         /* last time data waited on a receiver's window */
 
 	struct peer peers[MC_MAXPEERS];
 	unsigned npeers;
@@ -884,7 +885,11 @@ static void tick(struct mc_master *m, double now)
 			    (!minrx || p->rate < minrx))
 				minrx = p->rate;
 		}
-		if (qd > MC_QUEUE_HIGH && minrx) {
+		if (now - m->stalled_at < 0.6) {
+			/* the window held the data back (a receiver that
+			 * stopped reporting, say): what they received says
+			 * nothing about the path, so keep the rate */
+		} else if (qd > MC_QUEUE_HIGH && minrx) {
 			/* drain the queue */
 			if (minrx * 0.95 < m->rate)
 				m->rate = minrx * 0.95;
@@ -962,6 +967,8 @@ static int send_round(struct mc_master *m, double now)
 		} else if (m->sent < limit) {
 			seq = m->sent;
 		} else {
+			if (limit < m->written)
+				m->stalled_at = now;    /* data waits on a receiver's window */
 			break;
 		}
 		if (m->tokens < MC_PAYLOAD) {
