@@ -65,9 +65,13 @@ static int read_window(struct make *m, const struct img_part *p, struct slot *s,
 		int rc = img_dev_read_bulk(dev, s->in, hi - lo, base + lo, err);
 		if (rc)
 			return rc;
+		/* Compact the runs; a run already in place (a dense window's
+		 * first, usually its only one) is not moved onto itself. */
 		size_t at = 0;
 		for (uint32_t i = 0; i < s->c.nruns; i++) {
-			memmove(s->in + at, s->in + (s->runs[i].off - lo), s->runs[i].len);
+			size_t from = s->runs[i].off - lo;
+			if (from != at)
+				memmove(s->in + at, s->in + from, s->runs[i].len);
 			at += s->runs[i].len;
 		}
 		return 0;
