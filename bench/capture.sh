@@ -19,8 +19,10 @@
 # times (default 3); the table shows medians of wall time, user+sys CPU,
 # peak RSS of the largest process (GNU time %M) and the image size, with
 # img's ratio to the fastest partclone pipeline.  The machine's limits are
-# measured in the same run: single-core `zstd -1` on the same used data
-# times nproc (CPU bound of a capture) and the direct-I/O read rate.
+# measured in the same run, medians of N: single-core `zstd -1` on the same
+# used data times nproc (CPU bound of a capture), the same with the SHA-256
+# that every chunk of ours carries (`openssl dgst -sha256`), `zstd -1 -T0`
+# on all cores, and the direct-I/O read and write rates.
 #
 # Needs root.  Not part of the test suite.
 set -eu
@@ -50,7 +52,7 @@ case $size in small|large) ;; *) usage;; esac
 die() { echo "capture.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (loop devices, dropping the page cache)"
 [ -x "$IMG" ] || die "no img binary at $IMG (build it: tools/setup)"
-for t in partclone.extfs partclone.ntfs partclone.fat pigz zstd losetup blkid python3; do
+for t in partclone.extfs partclone.ntfs partclone.fat pigz zstd openssl losetup blkid python3; do
 	command -v $t >/dev/null || die "missing tool $t"
 done
 [ -x /usr/bin/time ] || die "missing /usr/bin/time (package time)"
@@ -198,30 +200,44 @@ for r in $(seq "$runs"); do
 	rm -f "$work/dst.img"
 done
 
-# ---- machine limits, same run
+# ---- machine limits, same run, each the median of $runs measurements on
+# the used data held in the page cache: single-core zstd -1 (the issue's
+# bound, times nproc), zstd -1 on all cores (what zstd itself makes of the
+# cores together), single-core SHA-256 through OpenSSL (the digest every
+# chunk carries), then direct-I/O read and write rates
+rate() { # rate CMD...: prints the bytes of used data per second CMD takes
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@" >/dev/null
+	t1=$(date +%s.%N)
+	python3 -c "print($used / ($t1 - $t0))"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 cat "$work/used.bin" >/dev/null
-t0=$(date +%s.%N)
-zstd -q -1 -T1 -c "$work/used.bin" >/dev/null
-t1=$(date +%s.%N)
-zrate=$(python3 -c "print($used / ($t1 - $t0))")
-dropcache
-t0=$(date +%s.%N)
-dd if="$work/used.bin" of=/dev/null bs=4M iflag=direct status=none
-t1=$(date +%s.%N)
-rrate=$(python3 -c "print($used / ($t1 - $t0))")
-t0=$(date +%s.%N)
-dd if="$work/used.bin" of="$work/wtest" bs=4M oflag=direct conv=fsync status=none
-t1=$(date +%s.%N)
-wrate=$(python3 -c "print($used / ($t1 - $t0))")
-rm -f "$work/wtest"
+zr=() zar=() hr=() rr=() wr=()
+for r in $(seq "$runs"); do
+	zr+=("$(rate zstd -q -1 -T1 -c "$work/used.bin")")
+	zar+=("$(rate zstd -q -1 -T0 -c "$work/used.bin")")
+	hr+=("$(rate openssl dgst -sha256 "$work/used.bin")")
+done
+for r in $(seq "$runs"); do
+	dropcache
+	rr+=("$(rate dd if="$work/used.bin" of=/dev/null bs=4M iflag=direct status=none)")
+	wr+=("$(rate dd if="$work/used.bin" of="$work/wtest" bs=4M oflag=direct conv=fsync status=none)")
+	rm -f "$work/wtest"
+done
+zrate=$(median "${zr[@]}") zallrate=$(median "${zar[@]}") shrate=$(median "${hr[@]}")
+rrate=$(median "${rr[@]}") wrate=$(median "${wr[@]}")
 
 # ---- report
 for v in pigz1 zstd1 zstd3 img; do echo "$v $(cat "$work/size.$v")"; done >"$work/sizes"
 python3 - "$work/times" "$work/sizes" "$used" "$zrate" "$rrate" "$wrate" "$ncpu" "$runs" \
-	"$size" "$cache_drop" "${#parts[@]}" <<'EOF'
+	"$size" "$cache_drop" "${#parts[@]}" "$zallrate" "$shrate" <<'EOF'
 import statistics, sys
-times, sizes, used, zrate, rrate, wrate, ncpu, runs, size, dropped, nparts = sys.argv[1:]
+(times, sizes, used, zrate, rrate, wrate, ncpu, runs, size, dropped, nparts,
+ zallrate, shrate) = sys.argv[1:]
 used = int(used); zrate = float(zrate); rrate = float(rrate); wrate = float(wrate)
+zallrate = float(zallrate); shrate = float(shrate)
 ncpu = int(ncpu)
 rows = {}
 for l in open(times):
@@ -255,14 +271,24 @@ for op in ("capture", "restore"):
           % (fastest.split("-", 1)[1], img / fw, fw / img))
 print()
 cap = min(zrate * ncpu, rrate)
-print("machine limits (same run, same used data):")
+# one core's rate at zstd -1 plus the SHA-256 of the same bytes
+zsha = 1 / (1 / zrate + 1 / shrate)
+capd = min(zsha * ncpu, rrate)
+print("machine limits (same run, same used data, medians of %s):" % runs)
 print("  zstd -1 single core     %8.1f MB/s  x %d CPUs = %.1f MB/s" % (zrate / MB, ncpu, zrate * ncpu / MB))
+print("  zstd -1 -T0 (all CPUs)  %8.1f MB/s" % (zallrate / MB))
+print("  SHA-256 single core     %8.1f MB/s" % (shrate / MB))
+print("  zstd -1 + SHA-256 core  %8.1f MB/s  x %d CPUs = %.1f MB/s" % (zsha / MB, ncpu, zsha * ncpu / MB))
 print("  direct-I/O read         %8.1f MB/s" % (rrate / MB))
 print("  direct-I/O write+fsync  %8.1f MB/s" % (wrate / MB))
 print("  capture bound min(zstd x CPUs, read) %.1f MB/s -> %.2f s for the used data"
       % (cap / MB, used / cap))
+print("  bound with the digest min((zstd + SHA-256) x CPUs, read) %.1f MB/s -> %.2f s"
+      % (capd / MB, used / capd))
 w = med(rows["capture-img"]["wall"])
-print("  img capture: %.1f MB/s = %.0f%% of the capture bound" % (used / w / MB, 100 * used / w / cap))
+print("  img capture: %.1f MB/s = %.0f%% of the capture bound, %.0f%% of the bound with the digest,"
+      % (used / w / MB, 100 * used / w / cap, 100 * used / w / capd))
+print("               %.0f%% of zstd -1 -T0 alone on cached data" % (100 * used / w / zallrate))
 w = med(rows["restore-img"]["wall"])
 print("  img restore: %.1f MB/s = %.0f%% of the direct write rate" % (used / w / MB, 100 * used / w / wrate))
 EOF
