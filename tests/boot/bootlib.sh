@@ -100,6 +100,41 @@ vm_qemu() {
 		-serial "file:$WORK/$tag.log" -monitor none </dev/null >"$WORK/$tag.qemu" 2>&1 &
 	VM_PID[$tag]=$!
 }
+# vm_disk TAG SECS FIRMWARE DISK: qemu boots DISK (virtio, first in the boot
+# order) with no -kernel through FIRMWARE (bios: SeaBIOS; uefi: OVMF, as
+# the caller's FIRMWARE=pflash|bios, OVMF_CODE, OVMF_VARS and OVMF say), a
+# virtio NIC without a boot ROM on user networking for imgdhcp
+vm_disk() {
+	local tag=$1 secs=$2 fw=$3 disk=$4 f=()
+	if [ "$fw" = uefi ]; then
+		if [ "$FIRMWARE" = pflash ]; then
+			cp "$OVMF_VARS" "$WORK/$tag.vars" || fatal "copy $OVMF_VARS"
+			f=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
+				-drive "if=pflash,format=raw,unit=1,file=$WORK/$tag.vars")
+		else
+			f=(-bios "$OVMF")
+		fi
+	fi
+	note "[$tag] qemu: $fw firmware, disk $(basename "$disk"), no -kernel, bounded by $secs s"
+	vm_qemu "$tag" "$secs" "${f[@]}" \
+		-drive "file=$disk,format=raw,if=none,id=d0,cache=unsafe" -device virtio-blk-pci,drive=d0,bootindex=1 \
+		-netdev user,id=n0,net=198.18.0.0/24 -device virtio-net-pci,netdev=n0,romfile=
+}
+# vm_booted TAG T0 WHAT: a disk booted on its own (vm_disk) reaches the
+# imaging environment: within 140 s img finishes on the console, the VM
+# powers off by itself, a kernel started and img exited 0
+vm_booted() {
+	local tag=$1
+	if vm_wait_for "$tag" 'init: img finished' 140; then
+		pass "[$tag] $3 into the kernel after $(since "$2") s"
+	else
+		fail "[$tag] $3: no, img did not finish within 140 s"
+	fi
+	vm_wait "$tag"
+	[ "${VM_RCS[$tag]}" = 0 ] && pass "[$tag] the VM powered off by itself" || fail "[$tag] qemu exit ${VM_RCS[$tag]} (124: killed by its bound)"
+	vm_expect "$tag" 'Linux version' "[$tag] a kernel started from the disk"
+	vm_expect "$tag" 'init: img finished with exit status 0' "[$tag] img ran on the booted system"
+}
 # vm_wait TAG: waits for the VM to end; RC is the exit status (124: it was
 # killed by its bound); its console's last lines are printed as notes.
 vm_wait() {
