@@ -107,18 +107,23 @@ static int direct_ok(const struct img_dev *d, const void *buf, size_t n,
 }
 
 /* Move as much of [off, off+n) as O_DIRECT allows and return the bytes
- * done.  Whatever stops it (a refused alignment, the end of the disk, an
- * I/O error) is left to the page-cache path, which finishes the transfer
- * or reports the error with the disk and offset. */
+ * done; *eno is the errno that stopped it, 0 when none did.  Whatever
+ * stops it (a refused alignment, the end of the disk, an I/O error) is
+ * left to the page-cache path, which finishes the transfer or reports the
+ * error with the disk and offset, but for a write the device failed:
+ * see img_dev_write_bulk. */
 static size_t direct_io(const struct img_dev *d, uint8_t *p, size_t n,
-			uint64_t off, int wr)
+			uint64_t off, int wr, int *eno)
 {
 	size_t done = 0;
+	*eno = 0;
 	while (done < n) {
 		ssize_t r = wr ? pwrite(d->dfd, p + done, n - done, (off_t)(off + done))
 			       : pread(d->dfd, p + done, n - done, (off_t)(off + done));
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0)
+			*eno = errno;
 		if (r <= 0)
 			break;
 		done += (size_t)r;
@@ -131,14 +136,23 @@ static size_t direct_io(const struct img_dev *d, uint8_t *p, size_t n,
 int img_dev_read_bulk(const struct img_dev *d, void *buf, size_t n, uint64_t off,
 		      struct img_error *err)
 {
-	size_t k = direct_ok(d, buf, n, off) ? direct_io(d, buf, n, off, 0) : 0;
+	int eno = 0;
+	size_t k = direct_ok(d, buf, n, off) ? direct_io(d, buf, n, off, 0, &eno) : 0;
 	return k == n ? 0 : img_dev_read(d, (uint8_t *)buf + k, n - k, off + k, err);
 }
 
+/* A direct write the device fails (EIO, ENOSPC, ...) is reported at its
+ * offset: retried through the page cache it would be accepted there and
+ * fail only at the flush, which cannot say where.  EINVAL is O_DIRECT
+ * refusing the request, and the page cache takes it over. */
 int img_dev_write_bulk(const struct img_dev *d, const void *buf, size_t n,
 		       uint64_t off, struct img_error *err)
 {
-	size_t k = direct_ok(d, buf, n, off) ? direct_io(d, (void *)buf, n, off, 1) : 0;
+	int eno = 0;
+	size_t k = direct_ok(d, buf, n, off) ? direct_io(d, (void *)buf, n, off, 1, &eno) : 0;
+	if (k < n && eno && eno != EINVAL)
+		return img_err_set(err, -eno, "cannot write disk %s at offset %llu: %s",
+				   d->path, (unsigned long long)(off + k), strerror(eno));
 	return k == n ? 0 : img_dev_write(d, (const uint8_t *)buf + k, n - k,
 					  off + k, err);
 }
