@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,19 @@ static int sysfs_int(const char *dev, const char *attr, long long *v)
 	return 0;
 }
 
+/* A disk attached through USB is external, whatever its removable flag
+ * says (USB hard disks and SSDs report 0): it is where a technician keeps
+ * images, not part of the machine.  Its sysfs device path runs through a
+ * usbN bus. */
+static int on_usb(const char *dev)
+{
+	char p[320], real[PATH_MAX];
+	snprintf(p, sizeof(p), "/sys/block/%s", dev);
+	if (!realpath(p, real))
+		return 0;
+	return strstr(real, "/usb") != NULL;
+}
+
 void img_strv_free(char **v, size_t n)
 {
 	if (!v)
@@ -257,7 +271,8 @@ int img_disks_default(char ***paths, size_t *n, struct img_error *err)
 		       (strstr(e->d_name, "boot") || strstr(e->d_name, "rpmb"));
 		if (bad || sysfs_int(e->d_name, "size", &size) < 0 || size == 0)
 			continue;
-		if (sysfs_int(e->d_name, "removable", &rem) == 0 && rem)
+		if ((sysfs_int(e->d_name, "removable", &rem) == 0 && rem) ||
+		    on_usb(e->d_name))
 			continue;
 		char **nv = realloc(v, (k + 1) * sizeof(*v));
 		if (!nv)
