@@ -108,7 +108,8 @@ static int direct_ok(const struct img_dev *d, const void *buf, size_t n,
 }
 
 /* Move as much of [off, off+n) as O_DIRECT allows and return the bytes
- * done; *eno is the errno that stopped it, 0 when none did.  Whatever
+ * done; *eno (when not NULL) is the errno that stopped it, 0 when none
+ * did.  Whatever
  * stops it (a refused alignment, the end of the disk, an I/O error) is
  * left to the page-cache path, which finishes the transfer or reports the
  * error with the disk and offset, but for a write the device failed:
@@ -117,6 +118,9 @@ static size_t direct_io(const struct img_dev *d, uint8_t *p, size_t n,
 			uint64_t off, int wr, int *eno)
 {
 	size_t done = 0;
+	int dummy;
+	if (!eno)
+		eno = &dummy;
 	*eno = 0;
 	while (done < n) {
 		ssize_t r = wr ? pwrite(d->dfd, p + done, n - done, (off_t)(off + done))
@@ -137,8 +141,7 @@ static size_t direct_io(const struct img_dev *d, uint8_t *p, size_t n,
 int img_dev_read_bulk(const struct img_dev *d, void *buf, size_t n, uint64_t off,
 		      struct img_error *err)
 {
-	int eno = 0;
-	size_t k = direct_ok(d, buf, n, off) ? direct_io(d, buf, n, off, 0, &eno) : 0;
+	size_t k = direct_ok(d, buf, n, off) ? direct_io(d, buf, n, off, 0, NULL) : 0;
 	return k == n ? 0 : img_dev_read(d, (uint8_t *)buf + k, n - k, off + k, err);
 }
 

@@ -49,8 +49,12 @@ for d in 48 40 56; do
 done
 n=$(tr -d '\r' <"$WORK/dump.log" | grep -cE '^Disk [0-9]+: ')
 [ "$n" = 2 ] && pass "[dump] img lists two disks" || fail "[dump] img lists $n disks, expected 2"
-# the USB hard disk is sd? after the SATA disk: find it by its size
-vm_disks usbdump '-dump -disk=/dev/sdb -disk=/dev/sdc'
-vm_expect usbdump '^Disk [0-9]+: /dev/sd[bc] +56\.0 MiB' "[usbdump] -disk= still reads the USB hard disk"
-vm_expect usbdump '^Disk [0-9]+: /dev/sd[bc] +40\.0 MiB' "[usbdump] -disk= still reads the USB stick"
+# the USB disks' names, by their sizes on init's list (probe order decides
+# which sd letter each gets)
+usbdev() { tr -d '\r' <"$WORK/dump.log" | sed -n 's/^init: block devices:.* \(sd[a-z]*\)('"$1"' MiB).*/\1/p' | head -1; }
+stick=$(usbdev 40) hdd=$(usbdev 56)
+[ -n "$stick" ] && [ -n "$hdd" ] || fatal "no names for the USB disks on init's list"
+vm_disks usbdump "-dump -disk=/dev/$hdd -disk=/dev/$stick"
+vm_expect usbdump "^Disk [0-9]+: /dev/$hdd +56\\.0 MiB" "[usbdump] -disk= still reads the USB hard disk ($hdd)"
+vm_expect usbdump "^Disk [0-9]+: /dev/$stick +40\\.0 MiB" "[usbdump] -disk= still reads the USB stick ($stick)"
 e2e_finish
