@@ -8,7 +8,7 @@
 
 #include <ext2fs/ext2fs.h>
 
-#include "internal.h"
+#include "base/err.h"
 #include "pf.h"
 
 static pthread_once_t pf_ext_once = PTHREAD_ONCE_INIT;

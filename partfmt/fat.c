@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bytes.h"
-#include "internal.h"
+#include "base/bytes.h"
+#include "base/err.h"
 #include "pf.h"
 
 /* FAT16/32 tables are read in pieces of this size (a multiple of 8). */

@@ -23,8 +23,8 @@
 #include <ntfs-3g/logfile.h>
 #include <ntfs-3g/logging.h>
 
-#include "bytes.h"
-#include "internal.h"
+#include "base/bytes.h"
+#include "base/err.h"
 #include "pf.h"
 
 /* $Bitmap is read in pieces of this size (a multiple of 8). */

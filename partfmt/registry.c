@@ -7,7 +7,8 @@
 
 #include <blkid.h>
 
-#include "internal.h"
+#include "base/bytes.h"
+#include "base/err.h"
 #include "pf.h"
 
 /* blkid TYPE -> handler.  Types not listed are captured raw. */
@@ -23,43 +24,6 @@ static const struct {
 	{ "msdos", &pf_fat_ops },
 	{ "swap", &pf_swap_ops },
 };
-
-int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len)
-{
-	struct img_extent *last;
-
-	if (len == 0)
-		return 0;
-	if (start + len < start)
-		return -EINVAL;
-	if (e->n) {
-		last = &e->v[e->n - 1];
-		if (start < last->start)
-			return -EINVAL;
-		/* Adjacent or overlapping the last one: extend it. */
-		if (start <= last->start + last->len) {
-			if (start + len > last->start + last->len)
-				last->len = start + len - last->start;
-			return 0;
-		}
-	}
-	if (e->n == e->cap) {
-		size_t ncap = e->cap ? e->cap * 2 : 64;
-		struct img_extent *nv;
-
-		if (ncap < e->cap || ncap > SIZE_MAX / sizeof(*nv))
-			return -ENOMEM;
-		nv = realloc(e->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		e->v = nv;
-		e->cap = ncap;
-	}
-	e->v[e->n].start = start;
-	e->v[e->n].len = len;
-	e->n++;
-	return 0;
-}
 
 /* Copy a blkid value into a fixed field, truncating. */
 static void pf_copy_value(blkid_probe pr, const char *name, char *dst,

@@ -3,7 +3,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/bytes.h"
+#include "base/err.h"
 #include "pf.h"
 
 #define PF_SWAP_DEFAULT_PAGE 4096u

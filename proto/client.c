@@ -9,7 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "../src/internal.h"
+#include "base/err.h"
 #include "proto.h"
 
 int proto_client_open(struct proto_client *cl, const char *hostport,

@@ -19,8 +19,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "../src/bytes.h"
-#include "../src/internal.h"
+#include "base/bytes.h"
+#include "base/err.h"
 #include "proto.h"
 
 static const char *const status_names[] = {

@@ -30,8 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../src/bytes.h"
-#include "../src/internal.h"
+#include "base/bytes.h"
+#include "base/clock.h"
+#include "base/err.h"
 #include "mcast.h"
 #include "proto.h"
 
@@ -49,14 +50,6 @@
 #define MC_SLOW_SHARE 0.6         /* of the typical rate: "far below the others" */
 #define MC_SILENT_MASTER 20.0     /* s without a packet: the master is gone */
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint32_t now_ms(void) { return (uint32_t)(uint64_t)(now_s() * 1000.0); }
 
 static uint32_t rand32(void)
 {
@@ -105,7 +98,7 @@ static void pk_init(struct pk *k, uint8_t type, uint32_t sid, uint32_t run,
 		    uint64_t seq)
 {
 	struct mc_hdr h = { .type = type, .sid = sid, .run = run, .seq = seq,
-			    .stamp = now_ms() };
+			    .stamp = img_now_ms() };
 	mc_put_hdr(k->b, &h);
 	k->n = MC_HDR;
 }
@@ -469,7 +462,7 @@ static void announce(struct mc_master *m)
 	pkstr(&k, m->image_name, 512);
 	pkstr(&k, m->abort_why, 150);
 	pk_send(m->fd, &k, &m->group);
-	m->last_announce = now_s();
+	m->last_announce = img_now();
 }
 
 static struct peer *peer_by_addr(struct mc_master *m, const struct sockaddr_in *a)
@@ -536,7 +529,7 @@ static void on_join(struct mc_master *m, const struct sockaddr_in *from,
 			       m->name, inet_ntoa(from->sin_addr), p->host, n);
 	}
 	p->state = P_REG;
-	p->heard = now_s();
+	p->heard = img_now();
 	p->rtt = 0.01;
 	p->rtt_min = 1e9;
 	reply(m, MC_REGISTERED, from, nonce, (uint16_t)(p - m->peers), NULL);
@@ -574,7 +567,7 @@ static void on_status(struct mc_master *m, struct peer *p, const struct mc_hdr *
 	p->lost = lost;
 	p->rx_at = now;
 	if (echo) {
-		double rtt = ((uint32_t)(now_ms() - echo) - (double)held) / 1000.0;
+		double rtt = ((uint32_t)(img_now_ms() - echo) - (double)held) / 1000.0;
 		if (rtt >= 0 && rtt < 5) {
 			p->rtt = p->rtt * 0.5 + rtt * 0.5;
 			if (rtt < p->rtt_min)
@@ -630,7 +623,7 @@ static int drain(struct mc_master *m, int *registered)
 		int n = recv_batch(m->fd, buf, mh, iov, from);
 		if (n <= 0)
 			return got;
-		double now = now_s();
+		double now = img_now();
 		for (int i = 0; i < n; i++) {
 			struct mc_hdr h;
 			if (mc_get_hdr(buf[i], mh[i].msg_len, &h) || h.sid != m->sid)
@@ -674,7 +667,7 @@ int mc_master_wait(struct mc_master *m, unsigned clients, double timeout_s,
 		   int (*key)(void *), int (*cancel)(void *), void *ctx,
 		   const char **why, struct img_error *err)
 {
-	double t_last = now_s();
+	double t_last = img_now();
 	char gs[16];
 	m->wanted = clients;
 	addr_str(&m->group, gs, sizeof(gs));
@@ -690,7 +683,7 @@ int mc_master_wait(struct mc_master *m, unsigned clients, double timeout_s,
 		unsigned n = 0;
 		/* every 100 ms: a client that starts waits for the first
 		 * announce before it can join */
-		if (now_s() - m->last_announce >= 0.1)
+		if (img_now() - m->last_announce >= 0.1)
 			announce(m);
 		struct pollfd pf = { m->fd, POLLIN, 0 };
 		poll(&pf, 1, 50);
@@ -701,13 +694,13 @@ int mc_master_wait(struct mc_master *m, unsigned clients, double timeout_s,
 		pthread_mutex_unlock(&m->mu);
 		mq_flush(&m->mq, &m->mu, m->cfg.log, m->cfg.ctx);
 		if (reg)
-			t_last = now_s();
+			t_last = img_now();
 		int k = key ? key(ctx) : 0;
 		if (clients && n >= clients)
 			*why = "count reached";
 		else if (k == 's' || k == 'S' || k == 'g' || k == 'G')
 			*why = "start key";
-		else if (now_s() - t_last >= timeout_s)
+		else if (img_now() - t_last >= timeout_s)
 			*why = "timeout";
 		else if (cancel && cancel(ctx))
 			return img_err_set(err, -IMG_E_CANCELLED, "session %s: cancelled", m->name);
@@ -758,7 +751,7 @@ static void drop_peer(struct mc_master *m, struct peer *p, const char *fmt, ...)
 	p->state = P_DROPPED;
 	m->probing = 1;            /* the path changed: find its rate again */
 	reply(m, MC_DROP, &p->addr, p->nonce, (uint16_t)(p - m->peers), p->note);
-	p->drop_sent = now_s();
+	p->drop_sent = img_now();
 	mq_add(&m->mq, IMG_WARN, "session %s: dropped %s (%s): %s", m->name,
 	       inet_ntoa(p->addr.sin_addr), p->host, p->note);
 }
@@ -939,7 +932,7 @@ static int send_round(struct mc_master *m, double now)
 	struct iovec iov[MC_BATCH];
 	unsigned n = 0;
 	uint64_t limit = m->written;
-	uint32_t stamp = now_ms();
+	uint32_t stamp = img_now_ms();
 	m->tokens += (now - m->t_tokens) * m->rate;
 	m->t_tokens = now;
 	double cap = 48.0 * MC_PAYLOAD;
@@ -1016,9 +1009,9 @@ static void *master_thread(void *arg)
 {
 	struct mc_master *m = arg;
 	pthread_mutex_lock(&m->mu);
-	m->t_tokens = now_s();
+	m->t_tokens = img_now();
 	while (!m->stop) {
-		double now = now_s();
+		double now = img_now();
 		int reg = 0;
 		drain(m, &reg);
 		if (now - m->last_tick >= 0.1)
@@ -1065,9 +1058,9 @@ static int master_start(struct mc_master *m)
 {
 	pthread_mutex_lock(&m->mu);
 	m->state = MC_ST_RUNNING;
-	m->t_start = now_s();
+	m->t_start = img_now();
 	for (unsigned i = 0; i < m->npeers; i++) {
-		m->peers[i].heard = now_s();
+		m->peers[i].heard = img_now();
 		m->peers[i].limit = MC_WINDOW;
 	}
 	pthread_mutex_unlock(&m->mu);
@@ -1137,13 +1130,7 @@ int mc_master_finish(struct mc_master *m, int (*cancel)(void *), void *ctx,
 	m->closed = 1;
 	double t_have = 0;
 	while (!m->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = img_abstime(0.1);
 		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
 		/* everyone has every packet: wait for their results while
 		 * they finish writing, as long as they keep reporting */
@@ -1153,7 +1140,7 @@ int mc_master_finish(struct mc_master *m, int (*cancel)(void *), void *ctx,
 			recv += m->peers[i].state == P_RECV || m->peers[i].state == P_REG;
 		}
 		if (!recv && !t_have)
-			t_have = now_s();
+			t_have = img_now();
 		if (!recv && !have)
 			m->finished = 1;
 		pthread_mutex_unlock(&m->mu);
@@ -1381,7 +1368,7 @@ int mc_client_register(struct mc_client *k, unsigned wait_s,
 		       int (*key)(void *), int (*cancel)(void *), void *ctx,
 		       struct img_error *err)
 {
-	double t0 = now_s(), t_join = 0;
+	double t0 = img_now(), t_join = 0;
 	uint32_t late_run = 0;
 	int told_wait = 0;
 	uint8_t b[MC_DGRAM];
@@ -1395,9 +1382,9 @@ int mc_client_register(struct mc_client *k, unsigned wait_s,
 				 k->name, gs, MC_PORT, k->ifc.name);
 			k->cfg.log(k->cfg.ctx, IMG_INFO, t);
 		}
-		if (k->run && now_s() - t_join > 0.3) {
+		if (k->run && img_now() - t_join > 0.3) {
 			send_join(k);
-			t_join = now_s();
+			t_join = img_now();
 		}
 		struct pollfd pf[2] = { { k->dfd, POLLIN, 0 }, { k->cfd, POLLIN, 0 } };
 		poll(pf, 2, 50);
@@ -1423,7 +1410,7 @@ int mc_client_register(struct mc_client *k, unsigned wait_s,
 				k->on_server = a.flags & 1;
 				snprintf(k->path, sizeof(k->path), "%s", a.path);
 				send_join(k);
-				t_join = now_s();
+				t_join = img_now();
 			} else if (a.state != MC_ST_WAITING && !k->run && h.run != late_run) {
 				late_run = h.run;
 				if (k->cfg.log) {
@@ -1452,7 +1439,7 @@ int mc_client_register(struct mc_client *k, unsigned wait_s,
 				continue;
 			if (h.type == MC_REGISTERED) {
 				k->id = id;
-				k->heard = now_s();
+				k->heard = img_now();
 				if (k->cfg.log) {
 					char t[200], ms[16];
 					addr_str(&k->master, ms, sizeof(ms));
@@ -1478,7 +1465,7 @@ int mc_client_register(struct mc_client *k, unsigned wait_s,
 			return 1;
 		if (cancel && cancel(ctx))
 			return img_err_set(err, -IMG_E_CANCELLED, "session %s: cancelled", k->name);
-		if (wait_s && now_s() - t0 > wait_s)
+		if (wait_s && img_now() - t0 > wait_s)
 			return img_err_set(err, -IMG_E_TIMEOUT,
 					   "session %s: no master %s within %u s on %s via %s; is the "
 					   "master started (img -session %s -master)?", k->name,
@@ -1585,7 +1572,7 @@ static void *client_thread(void *arg)
 		int n = 0;
 		if (pf[0].revents & POLLIN)
 			n = recv_batch(k->dfd, buf, mh, iov, from);
-		double now = now_s();
+		double now = img_now();
 		pthread_mutex_lock(&k->mu);
 		for (int i = 0; i < n; i++) {
 			struct mc_hdr h;
@@ -1683,7 +1670,7 @@ static void *client_thread(void *arg)
 
 int mc_client_start(struct mc_client *k, struct img_error *err)
 {
-	k->heard = now_s();
+	k->heard = img_now();
 	if (pthread_create(&k->th, NULL, client_thread, k))
 		return img_err_set(err, -EAGAIN, "cannot start the receiver thread");
 	k->th_started = 1;
@@ -1825,8 +1812,8 @@ void mc_client_result(struct mc_client *k, int rc, const char *text)
 		pk64(&p, k->delivered);
 		pkstr(&p, text, 150);
 		pk_send(k->cfd, &p, &k->master);
-		double t0 = now_s();
-		while (now_s() - t0 < 0.15) {
+		double t0 = img_now();
+		while (img_now() - t0 < 0.15) {
 			struct pollfd pf[2] = { { k->cfd, POLLIN, 0 }, { k->dfd, POLLIN, 0 } };
 			if (poll(pf, k->dfd >= 0 ? 2 : 1, 50) <= 0)
 				continue;

@@ -3,7 +3,7 @@
  * here are the wire's and are never renumbered.
  *
  * Shared by the engine's client side (proto/client.c, in libimg) and the
- * server (src/server/).  proto/ moves bytes and knows nothing about
+ * server (server/).  proto/ moves bytes and knows nothing about
  * filesystems or disks.
  */
 #ifndef PROTO_H

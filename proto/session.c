@@ -7,8 +7,8 @@
 
 #include <openssl/evp.h>
 
-#include "../src/internal.h"
-#include "../src/bytes.h"
+#include "base/err.h"
+#include "base/bytes.h"
 #include "mcast.h"
 #include "proto.h"
 

@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "bytes.h"
+#include "base/bytes.h"
 #include "img.h"
 
 #define IMG_MAGIC "\x89IMG\r\n\x1a\n"

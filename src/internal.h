@@ -1,16 +1,20 @@
-/* internal.h - declarations shared inside the engine (src/ and partfmt/).
- * Not for front ends: they include img.h only. */
+/* internal.h - declarations shared inside the engine (src/ only).
+ * Nothing outside src/ includes it: other rooms use img.h and base/. */
 #ifndef IMG_INTERNAL_H
 #define IMG_INTERNAL_H
 
+#include "base/bytes.h"
+#include "base/clock.h"
+#include "base/err.h"
 #include "img.h"
 
-#define IMG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Set err (if not NULL) to code with a formatted message; returns the
- * negative code, so callers can write: return img_err_set(err, -EIO, ...). */
-int img_err_set(struct img_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* Format a message and hand it to cb's message callback (cb may be NULL). */
+#define img_say(cb, level, ...) \
+	do { \
+		const struct img_callbacks *say_cb_ = (cb); \
+		if (say_cb_) \
+			img_msgf(say_cb_->message, say_cb_->ctx, (level), __VA_ARGS__); \
+	} while (0)
 
 
 /* What img -auto tells the server about this workstation. */

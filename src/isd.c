@@ -35,7 +35,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "bytes.h"
+#include "base/bytes.h"
 #include "disk.h"
 #include "internal.h"
 #include "isd.h"
@@ -572,21 +572,6 @@ out:
 	return rc;
 }
 
-static void say(const struct img_callbacks *cb, enum img_level level,
-		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(const struct img_callbacks *cb, enum img_level level,
-		 const char *fmt, ...)
-{
-	char msg[1600];
-	va_list ap;
-	if (!cb || !cb->message)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	cb->message(cb->ctx, level, msg);
-}
 
 int img_isd_restore_end(const struct img_dev *d, const struct img_isd *before,
 			int found, const char *image_name,
@@ -600,7 +585,7 @@ int img_isd_restore_end(const struct img_dev *d, const struct img_isd *before,
 	} else if (image_name) {
 		found = img_isd_read_dev(d, &rec, &e);
 		if (found < 0) {
-			say(cb, IMG_WARN, "image-safe data not updated: %s", e.msg);
+			img_say(cb, IMG_WARN, "image-safe data not updated: %s", e.msg);
 			return 0;
 		}
 	}
@@ -620,7 +605,7 @@ int img_isd_restore_end(const struct img_dev *d, const struct img_isd *before,
 	}
 	int rc = img_isd_write_dev(d, &rec, &e);
 	if (!rc) {
-		say(cb, IMG_DEBUG, "image-safe data on %s %s", d->path,
+		img_say(cb, IMG_DEBUG, "image-safe data on %s %s", d->path,
 		     found > 0 ? "kept" : "created");
 		return 0;
 	}
@@ -634,10 +619,10 @@ int img_isd_restore_end(const struct img_dev *d, const struct img_isd *before,
 		img_isd_format(&rec, text, sizeof(text));
 		for (char *q = text; (q = strchr(q, '\n')); )
 			*q = q[1] ? ';' : 0;
-		say(cb, IMG_WARN, "the workstation's image-safe data could not be put back and is lost (%s): %s",
+		img_say(cb, IMG_WARN, "the workstation's image-safe data could not be put back and is lost (%s): %s",
 		     text, e.msg);
 	} else {
-		say(cb, IMG_WARN, "image-safe data not %s: %s",
+		img_say(cb, IMG_WARN, "image-safe data not %s: %s",
 		     found > 0 ? "updated" : "recorded", e.msg);
 	}
 	return 0;

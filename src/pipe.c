@@ -8,14 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "pipe.h"
-
-double img_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 unsigned img_threads(unsigned requested)
 {

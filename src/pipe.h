@@ -13,7 +13,6 @@ struct img_pipe_progress {
 };
 
 /* Monotonic seconds. */
-double img_now(void);
 
 /* Worker count: requested, or one per online core (at least 1, at most 64). */
 unsigned img_threads(unsigned requested);

@@ -11,20 +11,6 @@
 #include "scan.h"
 #include "table.h"
 
-static void say(const struct img_callbacks *cb, enum img_level lv,
-		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(const struct img_callbacks *cb, enum img_level lv,
-		const char *fmt, ...)
-{
-	char b[512];
-	va_list ap;
-	if (!cb || !cb->message)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b, sizeof(b), fmt, ap);
-	va_end(ap);
-	cb->message(cb->ctx, lv, b);
-}
 
 static int whole(struct img_part *p, struct img_error *err)
 {
@@ -92,7 +78,7 @@ static int scan_part(const struct img_dev *dev, struct img_part *p,
 	}
 	snprintf(p->note, sizeof(p->note), "%s", note);
 	if (raw)
-		say(cb, IMG_WARN, "partition %d (%s): captured raw: %s", p->number,
+		img_say(cb, IMG_WARN, "partition %d (%s): captured raw: %s", p->number,
 		    p->fs[0] ? p->fs : "unknown", note[0] ? note : "no filesystem");
 	return 0;
 }

@@ -70,17 +70,6 @@ static int w_key(void *ctx)
 	return w->cb && w->cb->key ? w->cb->key(w->cb->ctx) : 0;
 }
 
-static void say(struct wrap *w, enum img_level l, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(struct wrap *w, enum img_level l, const char *fmt, ...)
-{
-	char t[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(t, sizeof(t), fmt, ap);
-	va_end(ap);
-	w_message(w, l, t);
-}
 
 /* ---- master ----------------------------------------------------------- */
 
@@ -94,12 +83,10 @@ static int send_file(struct mc_master *m, int fd, const char *what,
 	uint8_t *buf = malloc(cap);
 	uint64_t done = 0, total = fstat(fd, &sb) ? 0 : (uint64_t)sb.st_size;
 	double t0 = 0, last = 0;
-	struct timespec ts;
 	int rc = 0;
 	if (!buf)
 		return img_err_set(err, -ENOMEM, "out of memory");
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t0 = ts.tv_sec + ts.tv_nsec / 1e9;
+	t0 = img_now();
 	for (;;) {
 		ssize_t n = read(fd, buf, cap);
 		if (n < 0 && errno == EINTR)
@@ -117,8 +104,7 @@ static int send_file(struct mc_master *m, int fd, const char *what,
 			break;
 		}
 		done += (uint64_t)n;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		double now = ts.tv_sec + ts.tv_nsec / 1e9;
+		double now = img_now();
 		if (now - last >= 0.5) {
 			struct img_progress p = { "session", -1, done, total, now - t0,
 						  done / (now - t0 > 1e-6 ? now - t0 : 1e-6) };
@@ -134,8 +120,7 @@ static int send_file(struct mc_master *m, int fd, const char *what,
 	free(buf);
 	st->image_bytes = done;
 	st->raw_bytes = done;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	st->seconds = ts.tv_sec + ts.tv_nsec / 1e9 - t0;
+	st->seconds = img_now() - t0;
 	return rc;
 }
 
@@ -166,7 +151,7 @@ static int run_master(const struct img_session_opts *o, struct wrap *w,
 	if (rc)
 		goto out;
 	unsigned reg = mc_master_registered(m);
-	say(w, IMG_INFO, "session %s: starting with %u client%s (%s)", o->name, reg,
+	img_say(w->cb, IMG_INFO, "session %s: starting with %u client%s (%s)", o->name, reg,
 	    reg == 1 ? "" : "s", why);
 	struct img_sink sink = { mc_master_write, m };
 	if (o->make) {
@@ -220,7 +205,7 @@ static int catch_up(struct csrc *s)
 						  path, sizeof(path)))
 		return s->err.code ? s->err.code : -IMG_E_DROPPED;
 	mc_client_leave(s->k);
-	say(s->w, IMG_WARN, "%s; finishing by unicast from %s:%d (%s from byte %llu)",
+	img_say(s->w->cb, IMG_WARN, "%s; finishing by unicast from %s:%d (%s from byte %llu)",
 	    s->err.msg, host, port, path, (unsigned long long)at);
 	snprintf(hp, sizeof(hp), "%s:%d", host, port);
 	rc = proto_client_connect(&s->cl, hp, s->o->keyfile, 120000, &e);
@@ -346,11 +331,11 @@ int img_session(const struct img_session_opts *o, const struct img_callbacks *cb
 	if (o->role == IMG_ROLE_MASTER)
 		return run_master(o, &w, &wcb, res, err);
 	if (o->role == IMG_ROLE_ASK)
-		say(&w, IMG_INFO, "session %s: waiting as a client; press m to be the master",
+		img_say(w.cb, IMG_INFO, "session %s: waiting as a client; press m to be the master",
 		    o->name);
 	rc = run_client(o, &w, &wcb, res, &become, err);
 	if (!rc && become) {
-		say(&w, IMG_INFO, "session %s: this device is the master", o->name);
+		img_say(w.cb, IMG_INFO, "session %s: this device is the master", o->name);
 		return run_master(o, &w, &wcb, res, err);
 	}
 	return rc;

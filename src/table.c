@@ -15,7 +15,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "bytes.h"
+#include "base/bytes.h"
 #include "format.h"
 #include "internal.h"
 #include "table.h"

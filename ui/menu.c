@@ -16,38 +16,6 @@ struct menu {
 	size_t ndisks;
 };
 
-const char *const tui_comp_choices[TUI_NCOMP] = {
-	"Speed (1)", "Balanced (6)", "Size (9)", "0 none", "1", "2", "3", "4", "5",
-	"6", "7", "8", "9",
-};
-
-int tui_comp_level(int choice)
-{
-	static const int lv[TUI_NCOMP] = { 1, 6, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 };
-	return choice >= 0 && choice < TUI_NCOMP ? lv[choice] : 1;
-}
-
-const char *tui_disk_names(const char *const *disks, size_t ndisks, char *buf, size_t cap)
-{
-	char **own = NULL;
-	size_t n = 0, len = 0;
-	struct img_error e = {0};
-	buf[0] = 0;
-	if (!ndisks) {
-		if (img_disks_default(&own, &n, &e) || !n) {
-			snprintf(buf, cap, "(no fixed disk found)");
-			img_strv_free(own, n);
-			return buf;
-		}
-		disks = (const char *const *)own;
-		ndisks = n;
-	}
-	for (size_t i = 0; i < ndisks && len < cap; i++)
-		len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", disks[i]);
-	img_strv_free(own, n);
-	return buf;
-}
-
 /* The outcome of a job as a text screen: what happened, the state it
  * left behind, and the job's messages. */
 static void outcome(const char *title, int rc, const struct img_error *e,

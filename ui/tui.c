@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "tui.h"
 
 #define KEY_ESC 27
@@ -456,12 +457,6 @@ struct tui_run {
 	char status[160];
 };
 
-static double mono(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static void bar(int y, int x, int w, uint64_t done, uint64_t total)
 {
@@ -575,12 +570,12 @@ static void run_draw(struct tui_run *r)
 		}
 	}
 	refresh();
-	r->last_draw = mono();
+	r->last_draw = img_now();
 }
 
 static void run_maybe_draw(struct tui_run *r, int force)
 {
-	if (force || mono() - r->last_draw >= 0.2)
+	if (force || img_now() - r->last_draw >= 0.2)
 		run_draw(r);
 }
 
@@ -713,4 +708,38 @@ void tui_run_end(struct tui_run *r)
 		return;
 	free(r->log);
 	free(r);
+}
+
+/* ---- shared by the screens (menu.c, wizard.c) ---------------------------- */
+
+const char *const tui_comp_choices[TUI_NCOMP] = {
+	"Speed (1)", "Balanced (6)", "Size (9)", "0 none", "1", "2", "3", "4", "5",
+	"6", "7", "8", "9",
+};
+
+int tui_comp_level(int choice)
+{
+	static const int lv[TUI_NCOMP] = { 1, 6, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+	return choice >= 0 && choice < TUI_NCOMP ? lv[choice] : 1;
+}
+
+const char *tui_disk_names(const char *const *disks, size_t ndisks, char *buf, size_t cap)
+{
+	char **own = NULL;
+	size_t n = 0, len = 0;
+	struct img_error e = {0};
+	buf[0] = 0;
+	if (!ndisks) {
+		if (img_disks_default(&own, &n, &e) || !n) {
+			snprintf(buf, cap, "(no fixed disk found)");
+			img_strv_free(own, n);
+			return buf;
+		}
+		disks = (const char *const *)own;
+		ndisks = n;
+	}
+	for (size_t i = 0; i < ndisks && len < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", disks[i]);
+	img_strv_free(own, n);
+	return buf;
 }

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 e2e_init server_daemon
 
-INIT="$E2E_DIR/../../src/server/imgserv.init"
+INIT="$E2E_DIR/../../server/imgserv.init"
 copy_fixture gpt small "$WORK/src.img"
 mkkey "$WORK/key"
 port=$((20000 + RANDOM % 9000))

@@ -315,7 +315,7 @@ static const struct { enum kind kind; size_t max; } tagdef[LAST_TAG + 1] = {
 };
 
 /* Attributes a message is refused without: what the server
- * (src/server/serve.c) and the client (proto/client.c) insist on. */
+ * (server/serve.c) and the client (proto/client.c) insist on. */
 #define BIT(t) (1u << (t))
 static const uint32_t required[PROTO_TYPE_END] = {
 	[PROTO_HELLO] = BIT(PT_VERSION),

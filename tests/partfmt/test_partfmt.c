@@ -25,7 +25,8 @@
 #include <ntfs-3g/volume.h>
 #include <ntfs-3g/logging.h>
 
-#include "internal.h"
+#include "base/bytes.h"
+#include "base/err.h"
 #include "pf.h"
 
 #define DISK_PAD (1024 * 1024)   /* random bytes before and after the fs */

@@ -6,7 +6,7 @@
 
 #include "codec.h"
 #include "format.h"
-#include "internal.h"
+#include "base/err.h"
 
 static int failures, checks;
 

@@ -19,37 +19,11 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "../internal.h"
+#include "base/clock.h"
+#include "base/err.h"
 #include "srv.h"
 
 #define TOKEN_LIFE 3600.0
-
-int srv_use_syslog;
-
-void srv_say(int prio, const char *fmt, ...)
-{
-	char buf[1200];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (srv_use_syslog) {
-		syslog(prio, "%s", buf);
-		return;
-	}
-	char ts[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
-	fprintf(stderr, "%s imgserv: %s\n", ts, buf);
-}
-
-static double now(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 /* One client connection. */
 struct conn {
@@ -77,7 +51,7 @@ static void req_begin(struct conn *cn, struct req *r, const char *type)
 	r->rec.mac = r->mac;
 	r->rec.type = type;
 	r->rec.path = r->path;
-	r->rec.start = now();
+	r->rec.start = img_wall();
 	r->rec.result = "running";
 	r->rec.error = r->error;
 }
@@ -89,7 +63,7 @@ static void req_end(struct conn *cn, struct req *r, const char *result,
 {
 	struct img_error e = {0};
 	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
-	r->rec.end = now();
+	r->rec.end = img_wall();
 	r->rec.result = result;
 	if (srv_log_begin(cn->s->state, &r->rec, &e) ||
 	    srv_log_end(cn->s->state, &r->rec, &e))
@@ -113,8 +87,8 @@ static void fail_stream(struct conn *cn, uint32_t code, const char *text)
 {
 	(void)send_status(cn, code, text);
 	(void)shutdown(cn->c.fd, SHUT_WR);
-	double end = now() + cn->c.timeout_ms / 1000.0;
-	while (now() < end) {
+	double end = img_now() + cn->c.timeout_ms / 1000.0;
+	while (img_now() < end) {
 		ssize_t n = recv(cn->c.fd, cn->c.rx, PROTO_MAX_PAYLOAD, 0);
 		if (n <= 0 && !(n < 0 && errno == EINTR))
 			break;
@@ -158,7 +132,7 @@ static uint32_t write_denied(struct conn *cn, const char **why)
 static int token_take(struct srv *s, const uint8_t *t, const char *path)
 {
 	int ok = 0;
-	double n = now();
+	double n = img_now();
 	pthread_mutex_lock(&s->tok_lock);
 	for (int i = 0; i < s->ntokens; i++) {
 		struct srv_token *k = &s->tokens[i];
@@ -177,7 +151,7 @@ static int token_new(struct srv *s, const char *path, uint8_t t[PROTO_NONCE])
 {
 	if (RAND_bytes(t, PROTO_NONCE) != 1)
 		return -1;
-	double n = now();
+	double n = img_now();
 	pthread_mutex_lock(&s->tok_lock);
 	int slot = -1;
 	for (int i = 0; i < s->ntokens && slot < 0; i++)
@@ -637,10 +611,10 @@ static int do_report(struct conn *cn, const struct proto_msg *m)
 			(void)srv_work_clear(s->state, r.mac, &e);
 		char img[PROTO_MAX_PATH + 1];
 		if (!strcmp(action, "restore") || !strcmp(action, "make"))
-			(void)srv_station_image(s->state, r.mac, r.path, now(), &e);
+			(void)srv_station_image(s->state, r.mac, r.path, img_wall(), &e);
 		else if (!strcmp(action, "session") &&
 			 srv_session_path(s, r.path, img, sizeof(img)))
-			(void)srv_station_image(s->state, r.mac, img, now(), &e);
+			(void)srv_station_image(s->state, r.mac, img, img_wall(), &e);
 	}
 	(void)send_status(cn, PS_OK, NULL);
 	char t[700];
@@ -826,7 +800,7 @@ void srv_stats_text(struct srv *s, char *buf, size_t cap)
 		 "Client Referrals: %llu\n"
 		 "Active Transfers: %d\n"
 		 "Active Connections: %d\n",
-		 s->conf.name, now() - s->started,
+		 s->conf.name, img_wall() - s->started,
 		 (unsigned long long)atomic_load(&s->st.requests),
 		 (unsigned long long)atomic_load(&s->st.sent),
 		 (unsigned long long)atomic_load(&s->st.received),

@@ -20,7 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "base/clock.h"
+#include "base/err.h"
 #include "srv.h"
 
 #define DELETE_WAIT 10.0          /* seconds delete waits for a thread */
@@ -62,12 +63,6 @@ struct srv_sessions {
 	int threads;              /* session threads alive */
 };
 
-static double now(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 int srv_sessions_init(struct srv *s)
 {
@@ -153,7 +148,7 @@ static void *session_main(void *arg)
 	int cancelled = atomic_load(&x->cancel) || rc == -IMG_E_CANCELLED;
 
 	pthread_mutex_lock(&ss->lock);
-	x->ended = now();
+	x->ended = img_wall();
 	if (res) {
 		x->registered = res->registered;
 		x->done = res->done;
@@ -288,7 +283,7 @@ int srv_session_start(struct srv *s, const struct srv_session_req *rq,
 		unlist(ss, i);
 	}
 	x->running = 1;
-	x->started = now();
+	x->started = img_wall();
 	snprintf(x->state, sizeof(x->state), "running");
 	snprintf(x->note, sizeof(x->note), "session %s", x->name);
 	x->rec = (struct srv_logrec){ .source = x->source, .mac = "", .type = "session",
@@ -357,9 +352,7 @@ int srv_session_delete(struct srv *s, const char *name, char *text,
 		return 0;
 	}
 	atomic_store(&x->cancel, 1);
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)DELETE_WAIT;
+	struct timespec until = img_abstime(DELETE_WAIT);
 	while (x->running &&
 	       pthread_cond_timedwait(&ss->ended, &ss->lock, &until) != ETIMEDOUT)
 		;
@@ -482,9 +475,7 @@ void srv_sessions_stop(struct srv *s, double wait_s)
 	pthread_mutex_lock(&ss->lock);
 	for (int i = 0; i < ss->n; i++)
 		atomic_store(&ss->list[i]->cancel, 1);
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)wait_s;
+	struct timespec until = img_abstime(wait_s);
 	while (ss->threads &&
 	       pthread_cond_timedwait(&ss->ended, &ss->lock, &until) != ETIMEDOUT)
 		;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "base/err.h"
 #include "srv.h"
 
 void srv_conf_defaults(struct srv_conf *c)

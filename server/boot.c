@@ -21,19 +21,13 @@
 
 #include <microhttpd.h>
 
-#include "../internal.h"
+#include "base/clock.h"
+#include "base/err.h"
 #include "srv.h"
 
 #define SCRIPT_MAX 4096
 
 static const char *const boot_files[] = { "vmlinuz", "initrd.img" };
-
-static double wall(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 static void lower_copy(char *dst, size_t cap, const char *s)
 {
@@ -111,7 +105,7 @@ static void log_request(struct srv *s, const char *source, const char *mac,
 	struct img_error e = {0};
 	struct srv_logrec rec = {
 		.source = source, .mac = mac, .type = "boot", .path = path,
-		.start = start, .end = wall(), .bytes = bytes, .result = result,
+		.start = start, .end = img_wall(), .bytes = bytes, .result = result,
 		.error = text,
 	};
 	if (srv_log_begin(s->state, &rec, &e) || srv_log_end(s->state, &rec, &e))
@@ -156,7 +150,7 @@ static void env_lines(char *b, size_t cap, const char *self, int http_port,
 /* GET /boot.ipxe?mac=...: decide and answer with a script. */
 static enum MHD_Result boot_script(struct srv *s, struct MHD_Connection *c)
 {
-	double t0 = wall();
+	double t0 = img_wall();
 	char source[64], mac[18] = "", self[64], what[400], b[SCRIPT_MAX];
 	struct srv_ident id;
 	struct img_error e = {0};
@@ -268,7 +262,7 @@ static enum MHD_Result boot_file(struct srv *s, struct MHD_Connection *c,
 {
 	char dir[1024], p[1200], source[64];
 	uint32_t addr;
-	double t0 = wall();
+	double t0 = img_wall();
 	peer_text(c, source, sizeof(source), &addr);
 	pthread_rwlock_rdlock(&s->lock);
 	snprintf(dir, sizeof(dir), "%s", s->conf.boot);

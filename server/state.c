@@ -30,7 +30,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "base/bytes.h"
+#include "base/clock.h"
+#include "base/err.h"
 #include "state.h"
 
 #define STR_(x) #x
@@ -170,14 +172,6 @@ static int db_err(struct srv_state *s, struct img_error *err, int rc,
 	return img_err_set(err, code, "state database %s: %s: %s", s->path,
 			   what, s->db ? sqlite3_errmsg(s->db) :
 			   sqlite3_errstr(rc));
-}
-
-/* Wall-clock unix time, sub-second. */
-static double wall_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* t as ISO-8601 UTC into buf ("2026-11-23T20:21:06Z", with ms != 0
@@ -551,7 +545,7 @@ int srv_log_end(struct srv_state *s, const struct srv_logrec *rec,
 
 	if (!s || !rec)
 		return img_err_set(err, -IMG_E_USAGE, "srv_log_end: no record");
-	end = rec->end > 0 && rec->end <= TIME_MAX ? rec->end : wall_now();
+	end = rec->end > 0 && rec->end <= TIME_MAX ? rec->end : img_wall();
 	pthread_mutex_lock(&s->mu);
 	st = s->q[Q_LOG_END];
 	bind_int(st, 1, rec->id, &rc);
@@ -933,7 +927,7 @@ int srv_station_seen(struct srv_state *s, const struct srv_station *st,
 	bind_u64(q, 6, st->disk_bytes, &rc);
 	bind_u64(q, 7, st->mem_bytes, &rc);
 	bind_str(q, 8, st->address, CAP_SHORT, &rc);
-	bind_time(q, 9, wall_now(), &rc);
+	bind_time(q, 9, img_wall(), &rc);
 	ret = run_stmt(s, q, rc, "recording a workstation", err);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
@@ -955,7 +949,7 @@ int srv_station_image(struct srv_state *s, const char *mac, const char *path,
 		return img_err_set(err, -IMG_E_LIMIT,
 				   "image path is longer than %d bytes", CAP_PATH);
 	if (!(when > 0 && when <= TIME_MAX))
-		when = wall_now();
+		when = img_wall();
 	pthread_mutex_lock(&s->mu);
 	q = s->q[Q_STATION_IMAGE];
 	bind_str(q, 1, key, MAC_LEN, &rc);
@@ -1000,7 +994,7 @@ int srv_work_set(struct srv_state *s, const char *mac, const char *action,
 	bind_str(q, 1, key, MAC_LEN, &rc);
 	bind_str(q, 2, actions[i], CAP_SHORT, &rc);
 	bind_str(q, 3, arg, CAP_PATH, &rc);
-	bind_time(q, 4, wall_now(), &rc);
+	bind_time(q, 4, img_wall(), &rc);
 	ret = run_stmt(s, q, rc, "setting pending work", err);
 	pthread_mutex_unlock(&s->mu);
 	return ret;

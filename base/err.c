@@ -1,9 +1,9 @@
-/* err.c - error codes and detail text. */
+/* err.c - error codes and detail text (base/err.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/err.h"
 
 static const char *const msgs[] = {
 	[IMG_E_USAGE - IMG_E_BASE] = "invalid arguments",

@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "base/err.h"
 #include "srv.h"
 
 #define UPLOAD_PREFIX ".img-upload-"

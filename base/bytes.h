@@ -1,4 +1,4 @@
-/* bytes.h - explicit little-endian encoding into bounded buffers.
+/* base/bytes.h - explicit little-endian encoding into bounded buffers.
  *
  * struct img_wbuf grows up to a hard cap; every put after an overflow is a
  * no-op and the overflow is reported once by img_wbuf_error().
@@ -6,12 +6,14 @@
  * error flag and yields zeros, so decoders check once at the end of a
  * record instead of after every field.
  */
-#ifndef IMG_BYTES_H
-#define IMG_BYTES_H
+#ifndef IMG_BASE_BYTES_H
+#define IMG_BASE_BYTES_H
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define IMG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static inline void img_le16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
 static inline void img_le32(uint8_t *p, uint32_t v)

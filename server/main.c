@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "srv.h"
 
 #define DEFAULT_CONF "/etc/imgserv.conf"
@@ -496,9 +497,7 @@ static int serve(const struct opts *o)
 		fprintf(stderr, "imgserv: out of memory\n");
 		return 1;
 	}
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	s.started = tv.tv_sec + tv.tv_usec / 1e6;
+	s.started = img_wall();
 	int swept = srv_store_sweep(s.storefd);
 
 	if (!o->foreground) {
