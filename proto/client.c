@@ -362,46 +362,31 @@ void proto_upload_abort(struct proto_upload *u, const char *why)
 
 /* ---- download --------------------------------------------------------- */
 
+/* A STATUS inside the image: the server stopped it, with its reason. */
+static int download_other(void *ctx, const struct proto_msg *m, struct img_error *err)
+{
+	struct proto_download *d = ctx;
+	if (m->type != PROTO_STATUS)
+		return img_err_set(err, -IMG_E_PROTO,
+				   "imaging server %s sent message type %u inside the image",
+				   d->cl->addr, m->type);
+	int rc = status_of(d->cl, m, NULL, 0, NULL, err);
+	return rc ? rc : img_err_set(err, -IMG_E_PROTO,
+				     "imaging server %s stopped the image early",
+				     d->cl->addr);
+}
+
 ssize_t proto_download_read(void *ctx, void *buf, size_t len)
 {
 	struct proto_download *d = ctx;
-	while (!d->left) {
-		if (d->ended)
-			return 0;
-		struct proto_msg m;
-		int rc = proto_recv(&d->cl->c, &m, &d->err);
-		if (rc)
-			return rc;
-		if (m.type == PROTO_DATA) {
-			d->p = m.payload;
-			d->left = m.len;
-			continue;
-		}
-		if (m.type == PROTO_END) {
-			uint64_t n = 0;
-			if (proto_get_u64(&m, PT_BYTES, &n, &d->err) != 1 || n != d->total)
-				return img_err_set(&d->err, -IMG_E_PROTO,
-						   "imaging server %s ended the image after %llu bytes "
-						   "but announced %llu", d->cl->addr,
-						   (unsigned long long)d->total,
-						   (unsigned long long)n);
-			d->ended = 1;
-			return 0;
-		}
-		if (m.type == PROTO_STATUS) {
-			rc = status_of(d->cl, &m, NULL, 0, NULL, &d->err);
-			return rc ? rc : img_err_set(&d->err, -IMG_E_PROTO,
-						     "imaging server %s stopped the image early",
-						     d->cl->addr);
-		}
-		return img_err_set(&d->err, -IMG_E_PROTO,
-				   "imaging server %s sent message type %u inside the image",
-				   d->cl->addr, m.type);
+	if (!d->s.c) {
+		d->s.c = &d->cl->c;
+		d->s.peer = d->cl->addr;
+		d->s.on_other = download_other;
+		d->s.ctx = d;
 	}
-	size_t k = len < d->left ? len : d->left;
-	memcpy(buf, d->p, k);
-	d->p += k;
-	d->left -= k;
-	d->total += k;
-	return (ssize_t)k;
+	ssize_t n = proto_stream_read(&d->s, buf, len);
+	if (n < 0)
+		d->err = d->s.err;
+	return n;
 }

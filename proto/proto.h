@@ -245,13 +245,34 @@ int proto_upload_finish(struct proto_upload *u, struct img_error *err);
 /* Send ABORT with the reason (best effort) and free the buffer. */
 void proto_upload_abort(struct proto_upload *u, const char *why);
 
-/* A download: an img_source reading DATA frames until END. */
-struct proto_download {
-	struct proto_client *cl;
+/* The one reader of an image stream (DATA frames, then END with the byte
+ * count), shared by the client's download and the server's upload.
+ * proto_stream_read() yields the DATA bytes in order, 0 at an END whose
+ * count matches what arrived, or a negative code with s->err set.
+ * on_data (may be NULL) sees each DATA frame as it arrives and may refuse
+ * it with a negative code; on_other gets every other message and returns
+ * the negative code it means (NULL: "message type N inside the image").
+ * peer names the other side in messages ("imaging server HOST:PORT").
+ * Zero the struct, set c, peer and the hooks, then read; no allocation. */
+struct proto_stream {
+	struct proto_conn *c;
+	const char *peer;
+	int (*on_data)(void *ctx, const struct proto_msg *m, struct img_error *err);
+	int (*on_other)(void *ctx, const struct proto_msg *m, struct img_error *err);
+	void *ctx;
 	const uint8_t *p;             /* unread bytes of the current frame */
 	size_t left;
-	uint64_t total;
+	uint64_t total;               /* bytes yielded so far */
 	int ended;
+	struct img_error err;
+};
+ssize_t proto_stream_read(struct proto_stream *s, void *buf, size_t len);
+
+/* A download: an img_source reading the image stream of a GET.  Zero it
+ * and set cl; err says why a read failed. */
+struct proto_download {
+	struct proto_client *cl;
+	struct proto_stream s;
 	struct img_error err;
 };
 ssize_t proto_download_read(void *ctx, void *buf, size_t len);

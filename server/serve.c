@@ -190,65 +190,41 @@ static uint32_t check_path(struct conn *cn, const char *path, char *why,
 struct upsrc {
 	struct conn *cn;
 	struct srv_upload *u;
-	const uint8_t *p;
-	size_t left;
-	uint64_t total;
-	int ended;
+	struct proto_stream s;
 	uint32_t code;           /* status for the client when reading failed */
-	struct img_error err;
 };
+
+/* Each DATA frame goes to the temporary file as it arrives. */
+static int upsrc_data(void *ctx, const struct proto_msg *m, struct img_error *err)
+{
+	struct upsrc *x = ctx;
+	int rc = srv_upload_write(x->u, m->payload, m->len, err);
+	if (rc)
+		x->code = proto_status_of(rc);
+	return rc;
+}
+
+static int upsrc_other(void *ctx, const struct proto_msg *m, struct img_error *err)
+{
+	struct upsrc *x = ctx;
+	if (m->type != PROTO_ABORT)
+		return img_err_set(err, -IMG_E_PROTO, "message type %u inside an image stream",
+				   m->type);
+	char t[512] = "";
+	(void)proto_get_str(m, PT_TEXT, t, sizeof(t), NULL);
+	x->code = PS_ABORTED;
+	return img_err_set(err, -IMG_E_CANCELLED, "the client gave up: %s",
+			   t[0] ? t : "no reason given");
+}
 
 static ssize_t upsrc_read(void *ctx, void *buf, size_t len)
 {
 	struct upsrc *x = ctx;
-	while (!x->left) {
-		if (x->ended)
-			return 0;
-		struct proto_msg m;
-		int rc = proto_recv(&x->cn->c, &m, &x->err);
-		if (rc) {
-			x->code = rc == -IMG_E_CLOSED ? PS_ABORTED : proto_status_of(rc);
-			if (rc == -IMG_E_LIMIT)
-				x->code = PS_TOOLARGE;
-			return rc;
-		}
-		if (m.type == PROTO_DATA) {
-			rc = srv_upload_write(x->u, m.payload, m.len, &x->err);
-			if (rc) {
-				x->code = proto_status_of(rc);
-				return rc;
-			}
-			x->p = m.payload;
-			x->left = m.len;
-			x->total += m.len;
-		} else if (m.type == PROTO_END) {
-			uint64_t n = 0;
-			if (proto_get_u64(&m, PT_BYTES, &n, NULL) != 1 || n != x->total) {
-				x->code = PS_PROTOCOL;
-				return img_err_set(&x->err, -IMG_E_PROTO,
-						   "END says %llu bytes, %llu arrived",
-						   (unsigned long long)n,
-						   (unsigned long long)x->total);
-			}
-			x->ended = 1;
-			return 0;
-		} else if (m.type == PROTO_ABORT) {
-			char t[512] = "";
-			(void)proto_get_str(&m, PT_TEXT, t, sizeof(t), NULL);
-			x->code = PS_ABORTED;
-			return img_err_set(&x->err, -IMG_E_CANCELLED,
-					   "the client gave up: %s", t[0] ? t : "no reason given");
-		} else {
-			x->code = PS_PROTOCOL;
-			return img_err_set(&x->err, -IMG_E_PROTO,
-					   "message type %u inside an image stream", m.type);
-		}
-	}
-	size_t k = len < x->left ? len : x->left;
-	memcpy(buf, x->p, k);
-	x->p += k;
-	x->left -= k;
-	return (ssize_t)k;
+	ssize_t n = proto_stream_read(&x->s, buf, len);
+	if (n < 0 && !x->code)
+		x->code = n == -IMG_E_CLOSED ? PS_ABORTED : n == -IMG_E_LIMIT ? PS_TOOLARGE :
+			  n == -IMG_E_PROTO ? PS_PROTOCOL : proto_status_of((int)n);
+	return n;
 }
 
 static int do_put(struct conn *cn, const struct proto_msg *m)
@@ -297,7 +273,10 @@ static int do_put(struct conn *cn, const struct proto_msg *m)
 		return -1;
 	}
 	atomic_fetch_add(&s->st.transfers, 1);
-	struct upsrc x = { .cn = cn, .u = &up };
+	struct upsrc x = { .cn = cn, .u = &up,
+			   .s = { .c = &cn->c, .peer = "the client", .on_data = upsrc_data,
+				  .on_other = upsrc_other } };
+	x.s.ctx = &x;
 	struct img_source src = { upsrc_read, &x };
 	struct img_restore_opts vo = { .threads = 1, .verify_only = 1 };
 	struct img_stats st;
@@ -310,7 +289,7 @@ static int do_put(struct conn *cn, const struct proto_msg *m)
 	atomic_fetch_sub(&s->st.transfers, 1);
 	if (rc) {
 		srv_upload_discard(&up);
-		const struct img_error *why2 = x.err.code ? &x.err : &e;
+		const struct img_error *why2 = x.s.err.code ? &x.s.err : &e;
 		code = x.code ? x.code : proto_status_of(rc);
 		char t[700];
 		snprintf(t, sizeof(t), "upload of '%.200s' failed: %.380s; the server keeps its "
