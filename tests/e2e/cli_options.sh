@@ -36,6 +36,15 @@ run_img -makel "$WORK/c.img" -comp=1x
 expect_rc 2 "-comp=1x"
 expect_err '-comp takes 0 to 9' "-comp=1x names the option and its range"
 
+run_img -restorel "$WORK/a.img" -ap=a1:p -disk="$WORK/src.img"
+expect_rc 2 "-ap=a1:p"
+expect_err '-ap takes aN:pM' "-ap=a1:p names the form"
+run_img -makel "$WORK/c.img" -ap=a1:p1 -disk="$WORK/src.img"
+expect_rc 2 "-ap with -makel"
+grep -q -- '-ap is not an option of this mode (it belongs to -restorel, -restorep)' \
+	"$WORK/err" && pass "-ap with -makel: names the modes it belongs to" ||
+	fail "-ap with -makel: $(head -c 300 "$WORK/err")"
+
 # imgserv: -port= and port= of the same setting; -status reaches nothing on
 # port 1, and both say the same.
 printf 'port = 1\n' >"$WORK/p.conf"
