@@ -181,19 +181,16 @@ static int load_conf(const struct opts *o, struct srv_conf *c, struct img_error 
 	SET(pidfile, o->pidfile);
 	SET(boot, o->boot);
 #undef SET
+	long long p;
 	if (o->http) {
-		char *end;
-		long p = strtol(o->http, &end, 10);
-		if (*end || !*o->http || p < 0 || p > 65535) {
+		if (img_parse_int(o->http, 0, 65535, &p)) {
 			snprintf(e->msg, sizeof(e->msg), "-http takes 0 (off) to 65535: %s", o->http);
 			return -IMG_E_USAGE;
 		}
 		c->http_port = (int)p;
 	}
 	if (o->port) {
-		char *end;
-		long p = strtol(o->port, &end, 10);
-		if (*end || p < 1 || p > 65535) {
+		if (img_parse_int(o->port, 1, 65535, &p)) {
 			snprintf(e->msg, sizeof(e->msg), "-port takes 1 to 65535: %s", o->port);
 			return -IMG_E_USAGE;
 		}

@@ -675,8 +675,7 @@ static int parse_opt(struct args *a, const struct mode *m, const char *s)
 	int rc = opt_allowed(m, s);
 	if (rc)
 		return rc;
-	const char *v;
-	int n, k;
+	int n;
 	if (!strncmp(s, "-disk=", 6)) {
 		if (a->ndisks == MAX_LIST || !s[6])
 			return usage_error(m, "bad or too many -disk options: %s", s);
@@ -689,14 +688,9 @@ static int parse_opt(struct args *a, const struct mode *m, const char *s)
 			return usage_error(m, "-x takes a partition number: %s", s);
 		a->exclude[a->nexclude++] = n;
 	} else if (!strncmp(s, "-ap=", 4)) {
-		v = s + 4;
-		char from[16], to[16];
-		if (a->nmaps == MAX_LIST ||
-		    sscanf(v, "a%15[0-9]:p%15[0-9]", from, to) != 2 ||
-		    parse_int(from, 1, 65535, &n) || parse_int(to, 1, 65535, &k) ||
-		    strlen(v) != strlen(from) + strlen(to) + 3)
+		if (a->nmaps == MAX_LIST || ui_map_parse(s + 4, &a->maps[a->nmaps]))
 			return usage_error(m, "-ap takes aN:pM, e.g. -ap=a2:p3: %s", s);
-		a->maps[a->nmaps++] = (struct img_map){ n, k };
+		a->nmaps++;
 	} else if (!strncmp(s, "-codec=", 7)) {
 		if (!strcmp(s + 7, "zstd"))
 			a->codec = IMG_CODEC_ZSTD;
