@@ -313,6 +313,10 @@ int img_session_address(const char *name, char group[16], struct img_error *err)
 	return proto_session_group(name, group, err);
 }
 
+/* The transport registers this many receivers: the public limit must fit. */
+_Static_assert(MC_MAXPEERS >= IMG_SESSION_MAX_CLIENTS,
+	       "proto/mcast.h MC_MAXPEERS below IMG_SESSION_MAX_CLIENTS");
+
 int img_session_opts_check(const struct img_session_opts *o, struct img_error *err)
 {
 	if (o->clients > IMG_SESSION_MAX_CLIENTS)
