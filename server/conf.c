@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/num.h"
 #include "srv.h"
 
 void srv_conf_defaults(struct srv_conf *c)
@@ -62,37 +63,13 @@ static int set_str(char *dst, size_t cap, const char *v, const char *key,
 	return 0;
 }
 
+/* A whole number in [lo, hi] (base/num.h), as an int. */
 static int parse_num(const char *v, long lo, long hi, int *out)
 {
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < lo || n > hi)
+	long long n;
+	if (img_parse_int(v, lo, hi, &n))
 		return -1;
 	*out = (int)n;
-	return 0;
-}
-
-/* "120G", "500M", "2T", "1000000": decimal units, as disks are sold. */
-static int parse_size(const char *v, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(v, &end, 10);
-	if (errno || end == v)
-		return -1;
-	uint64_t mul = 1;
-	switch (toupper((unsigned char)*end)) {
-	case 0: break;
-	case 'K': mul = 1000ULL; end++; break;
-	case 'M': mul = 1000000ULL; end++; break;
-	case 'G': mul = 1000000000ULL; end++; break;
-	case 'T': mul = 1000000000000ULL; end++; break;
-	default: return -1;
-	}
-	if (*end || n > UINT64_MAX / mul)
-		return -1;
-	*out = n * mul;
 	return 0;
 }
 
@@ -133,7 +110,7 @@ int srv_rule_parse(struct srv_rule *r, const char *text, struct img_error *err)
 		int ok = 1;
 		int ge = !strncmp(t, "disk>=", 6), le = !strncmp(t, "disk<=", 6);
 		if (ge || le) {
-			if (parse_size(t + 6, ge ? &r->disk_min : &r->disk_max))
+			if (img_parse_size(t + 6, ge ? &r->disk_min : &r->disk_max))
 				return img_err_set(err, -IMG_E_USAGE,
 						   "rule: bad size in '%s' (e.g. disk>=100G)", t);
 			any_match = 1;

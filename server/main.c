@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/num.h"
 #include "srv.h"
 
 #define DEFAULT_CONF "/etc/imgserv.conf"
@@ -180,19 +181,16 @@ static int load_conf(const struct opts *o, struct srv_conf *c, struct img_error 
 	SET(pidfile, o->pidfile);
 	SET(boot, o->boot);
 #undef SET
+	long long p;
 	if (o->http) {
-		char *end;
-		long p = strtol(o->http, &end, 10);
-		if (*end || !*o->http || p < 0 || p > 65535) {
+		if (img_parse_int(o->http, 0, 65535, &p)) {
 			snprintf(e->msg, sizeof(e->msg), "-http takes 0 (off) to 65535: %s", o->http);
 			return -IMG_E_USAGE;
 		}
 		c->http_port = (int)p;
 	}
 	if (o->port) {
-		char *end;
-		long p = strtol(o->port, &end, 10);
-		if (*end || p < 1 || p > 65535) {
+		if (img_parse_int(o->port, 1, 65535, &p)) {
 			snprintf(e->msg, sizeof(e->msg), "-port takes 1 to 65535: %s", o->port);
 			return -IMG_E_USAGE;
 		}
@@ -293,11 +291,14 @@ static int cmd_work(const struct opts *o, const struct srv_conf *c)
 static int session_num(const char *opt, const char *v, double max, int frac,
 		       double *out)
 {
-	char *end;
-	errno = 0;
-	double d = v ? strtod(v, &end) : 0;
-	if (v && (!*v || *end || errno || !(d >= 0 && d <= max) ||
-		  (!frac && d != (double)(unsigned)d))) {
+	long long n;
+	double d = 0;
+	int bad = 0;
+	if (v && frac)
+		bad = img_parse_real(v, 0, max, 0, &d);
+	else if (v && !(bad = img_parse_int(v, 0, (long long)max, &n)))
+		d = (double)n;
+	if (bad) {
 		fprintf(stderr, "imgserv: %s takes %s 0 to %g: %s\ntry: imgserv -help\n",
 			opt, frac ? "a number of minutes from" : "a whole number from",
 			max, v);
@@ -314,9 +315,10 @@ static int cmd_session(const struct opts *o, const struct srv_conf *c)
 	double clients = 0, timeout = 0, throttle = 0;
 	int keyed = 1;
 	if (o->nargs == 3 && !strcmp(action, "start")) {
-		if (session_num("-clients=", o->clients, 1000, 0, &clients) ||
-		    session_num("-timeout=", o->timeout, 1440, 1, &timeout) ||
-		    session_num("-throttle=", o->throttle, 10000, 0, &throttle))
+		if (session_num("-clients=", o->clients, IMG_SESSION_MAX_CLIENTS, 0, &clients) ||
+		    session_num("-timeout=", o->timeout, IMG_SESSION_MAX_TIMEOUT_MIN, 1, &timeout) ||
+		    session_num("-throttle=", o->throttle, IMG_SESSION_MAX_THROTTLE_MS, 0,
+				&throttle))
 			return 2;
 	} else if (o->nargs == 1 && !strcmp(action, "list")) {
 		keyed = 0;

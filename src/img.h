@@ -277,6 +277,20 @@ int img_server_work(const struct img_net *n, const char *mac,
 
 enum img_role { IMG_ROLE_ASK = 0, IMG_ROLE_MASTER = 1, IMG_ROLE_CLIENT = 2 };
 
+/* Session limits: the one definition the command line, the menu's wizard
+ * and imgserv check against (img(8), imgserv(8)).  The client count is
+ * what the transport can register (proto/mcast.h MC_MAXPEERS); the
+ * timeout (minutes, fractions allowed) is a day, as imgserv documented. */
+#define IMG_SESSION_MAX_CLIENTS 256
+#define IMG_SESSION_MAX_TIMEOUT_MIN 1440
+#define IMG_SESSION_MAX_THROTTLE_MS 10000
+#define IMG_SESSION_MIN_DROP_S 1
+#define IMG_SESSION_MAX_DROP_S 3600
+#define IMG_SESSION_MAX_WAIT_S 604800
+/* A limit as text, for messages: IMG_STR(IMG_SESSION_MAX_CLIENTS) is "256". */
+#define IMG_STR_(x) #x
+#define IMG_STR(x) IMG_STR_(x)
+
 struct img_session_opts {
 	const char *name;          /* session name (proto_session_check) */
 	enum img_role role;        /* ASK: client, until the key 'm' is pressed */
@@ -338,6 +352,11 @@ struct img_session_result {
 /* The group a session name maps to ("231.x.y.z"), or -IMG_E_USAGE for a
  * bad name. */
 int img_session_address(const char *name, char group[16], struct img_error *err);
+
+/* Check o's counts and times against the session limits above (0 means
+ * the default everywhere).  Returns 0, or -IMG_E_USAGE with the field and
+ * its range in err.  img_session checks the same before it starts. */
+int img_session_opts_check(const struct img_session_opts *o, struct img_error *err);
 
 int img_session(const struct img_session_opts *o,
 		const struct img_callbacks *cb, struct img_session_result *res,

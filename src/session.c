@@ -313,6 +313,30 @@ int img_session_address(const char *name, char group[16], struct img_error *err)
 	return proto_session_group(name, group, err);
 }
 
+/* The transport registers this many receivers: the public limit must fit. */
+_Static_assert(MC_MAXPEERS >= IMG_SESSION_MAX_CLIENTS,
+	       "proto/mcast.h MC_MAXPEERS below IMG_SESSION_MAX_CLIENTS");
+
+int img_session_opts_check(const struct img_session_opts *o, struct img_error *err)
+{
+	if (o->clients > IMG_SESSION_MAX_CLIENTS)
+		return img_err_set(err, -IMG_E_USAGE, "clients=%u: a session takes at most %d "
+				   "clients", o->clients, IMG_SESSION_MAX_CLIENTS);
+	if (!(o->timeout_min >= 0 && o->timeout_min <= IMG_SESSION_MAX_TIMEOUT_MIN))
+		return img_err_set(err, -IMG_E_USAGE, "timeout=%g: give 0 to %d minutes",
+				   o->timeout_min, IMG_SESSION_MAX_TIMEOUT_MIN);
+	if (o->throttle_ms > IMG_SESSION_MAX_THROTTLE_MS)
+		return img_err_set(err, -IMG_E_USAGE, "throttle=%u: give 0 to %d ms between "
+				   "packets", o->throttle_ms, IMG_SESSION_MAX_THROTTLE_MS);
+	if (o->drop_s > IMG_SESSION_MAX_DROP_S)
+		return img_err_set(err, -IMG_E_USAGE, "drop=%u: give %d to %d seconds", o->drop_s,
+				   IMG_SESSION_MIN_DROP_S, IMG_SESSION_MAX_DROP_S);
+	if (o->wait_s > IMG_SESSION_MAX_WAIT_S)
+		return img_err_set(err, -IMG_E_USAGE, "wait=%u: give 1 to %d seconds", o->wait_s,
+				   IMG_SESSION_MAX_WAIT_S);
+	return 0;
+}
+
 int img_session(const struct img_session_opts *o, const struct img_callbacks *cb,
 		struct img_session_result *res, struct img_error *err)
 {
@@ -327,6 +351,8 @@ int img_session(const struct img_session_opts *o, const struct img_callbacks *cb
 	if (!o->name)
 		return img_err_set(err, -IMG_E_USAGE, "a session needs a name");
 	if ((rc = proto_session_group(o->name, res->group, err)))
+		return rc;
+	if ((rc = img_session_opts_check(o, err)))
 		return rc;
 	if (o->role == IMG_ROLE_MASTER)
 		return run_master(o, &w, &wcb, res, err);

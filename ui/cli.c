@@ -13,6 +13,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "base/bytes.h"
+#include "base/num.h"
 #include "img.h"
 #include "ui.h"
 
@@ -302,9 +304,7 @@ static int run_info(struct args *a)
 	return 0;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out);
-static int usage_error(const struct mode *m, const char *fmt, const char *arg);
-static const struct mode *find_mode(const char *s);
+static int parse_int(const char *s, long long lo, long long hi, int *out);
 
 /* ---- multicast sessions ------------------------------------------------ */
 
@@ -362,7 +362,7 @@ static int session_positional(struct args *a, const struct mode *m)
 			a->role = IMG_ROLE_MASTER;
 		else if (!strcmp(p, "client") || !strcmp(p, "c"))
 			a->role = IMG_ROLE_CLIENT;
-		else if (!strncmp(p, "clients=", 8) && !parse_int(p + 8, 1, 256, &n))
+		else if (!strncmp(p, "clients=", 8) && !parse_int(p + 8, 1, IMG_SESSION_MAX_CLIENTS, &n))
 			a->clients = (unsigned)n;
 		else if (!strncmp(p, "t=", 2))
 			a->timeout_arg = p + 2;
@@ -388,15 +388,11 @@ static int run_session(struct args *a)
 		printf("%s\n", group);
 		return 0;
 	}
-	if (a->timeout_arg) {
-		char *end;
-		errno = 0;
-		o.timeout_min = strtod(a->timeout_arg, &end);
-		if (errno || end == a->timeout_arg || *end || o.timeout_min <= 0 ||
-		    o.timeout_min > 10080)
-			return usage_error(m, "-timeout takes minutes, more than 0 (0.5 = 30 s): %s",
-					   a->timeout_arg);
-	}
+	if (a->timeout_arg &&
+	    img_parse_real(a->timeout_arg, 0, IMG_SESSION_MAX_TIMEOUT_MIN, 1, &o.timeout_min))
+		return usage_error(m, "-timeout takes minutes, more than 0 and at most "
+				   IMG_STR(IMG_SESSION_MAX_TIMEOUT_MIN) " (0.5 = 30 s): %s",
+				   a->timeout_arg);
 	struct ui_job j = job_of(a, NULL, NULL);
 	o.role = a->role;
 	o.iface = a->iface;
@@ -558,6 +554,16 @@ static const struct mode *find_mode(const char *s)
 	return NULL;
 }
 
+static unsigned mode_bit(const struct mode *m)
+{
+	return 1u << (m - modes);
+}
+
+static const struct mode *mode_at(size_t i)
+{
+	return i < IMG_ARRAY_SIZE(modes) && modes[i].run != run_help ? &modes[i] : NULL;
+}
+
 static int run_help(struct args *a)
 {
 	const struct mode *m = a->help_mode ? find_mode(a->help_mode) : NULL;
@@ -594,21 +600,82 @@ static int usage_error(const struct mode *m, const char *fmt, const char *arg)
 	return 2;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
+/* A whole number in [lo, hi] (base/num.h), as an int. */
+static int parse_int(const char *s, long long lo, long long hi, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
+	long long v;
+	if (img_parse_int(s, lo, hi, &v))
 		return -1;
 	*out = (int)v;
 	return 0;
 }
 
+/* ---- which modes take which option ----------------------------------- */
+
+/* One bit per entry of modes[], in its order. */
+enum {
+	B_MAKEL = 1u << 0, B_RESTOREL = 1u << 1, B_MAKEP = 1u << 2, B_RESTOREP = 1u << 3,
+	B_AUTO = 1u << 4, B_SESSION = 1u << 5, B_DUMP = 1u << 6, B_INFO = 1u << 7,
+	B_ZISEDIT = 1u << 8, B_IMGINFO = 1u << 9, B_VERIFY = 1u << 10,
+	B_MAKE = B_MAKEL | B_MAKEP | B_SESSION,
+	B_JOBS = B_MAKEL | B_RESTOREL | B_MAKEP | B_RESTOREP | B_AUTO | B_SESSION | B_VERIFY,
+	B_NET = B_MAKEP | B_RESTOREP | B_AUTO | B_SESSION,
+	B_ALL = 0xfffu,
+};
+
+/* Every option: its name (flags whole, the others up to '=') and the modes
+ * that take it.  -auto takes no -comp or -codec: the server's work says
+ * what to make, and img -auto makes it at the defaults (img(8)). */
+static const struct opt_def {
+	const char *name;
+	unsigned modes;
+} opt_defs[] = {
+	{ "-disk", B_ALL },          { "-comp", B_MAKE },
+	{ "-x", B_MAKE },            { "-ap", B_RESTOREL | B_RESTOREP },
+	{ "-codec", B_MAKE },        { "-threads", B_JOBS },
+	{ "-key", B_NET },           { "-mac", B_AUTO },
+	{ "-timeout", B_NET },       { "-master", B_SESSION },
+	{ "-m", B_SESSION },         { "-client", B_SESSION },
+	{ "-c", B_SESSION },         { "-clients", B_SESSION },
+	{ "-throttle", B_SESSION },  { "-drop", B_SESSION },
+	{ "-wait", B_SESSION },      { "-iface", B_SESSION },
+	{ "-image", B_SESSION },     { "-nocatchup", B_SESSION },
+	{ "-address", B_SESSION },
+};
+
+static unsigned mode_bit(const struct mode *m);
+static const struct mode *mode_at(size_t i);
+
+/* Refuse an option that m does not take, naming the modes that do; an
+ * unknown one is left to parse_opt. */
+static int opt_allowed(const struct mode *m, const char *s)
+{
+	size_t len = strcspn(s, "=");
+	for (size_t i = 0; i < IMG_ARRAY_SIZE(opt_defs); i++) {
+		const struct opt_def *d = &opt_defs[i];
+		if (strlen(d->name) != len || strncmp(d->name, s, len))
+			continue;
+		if (d->modes & mode_bit(m))
+			return 0;
+		char owners[200] = "";
+		for (size_t k = 0; mode_at(k); k++)
+			if (d->modes & (1u << k))
+				snprintf(owners + strlen(owners), sizeof(owners) - strlen(owners),
+					 "%s-%s", owners[0] ? ", " : "", mode_at(k)->name);
+		fprintf(stderr, "img -%s: %s is not an option of this mode (it belongs to %s)\n",
+			m->name, d->name, owners);
+		fprintf(stderr, "usage: %s\n", m->usage);
+		return 2;
+	}
+	return 0;
+}
+
 static int parse_opt(struct args *a, const struct mode *m, const char *s)
 {
-	const char *v;
-	int n, k;
+	int rc = opt_allowed(m, s);
+	if (rc)
+		return rc;
+	int n;
 	if (!strncmp(s, "-disk=", 6)) {
 		if (a->ndisks == MAX_LIST || !s[6])
 			return usage_error(m, "bad or too many -disk options: %s", s);
@@ -621,14 +688,9 @@ static int parse_opt(struct args *a, const struct mode *m, const char *s)
 			return usage_error(m, "-x takes a partition number: %s", s);
 		a->exclude[a->nexclude++] = n;
 	} else if (!strncmp(s, "-ap=", 4)) {
-		v = s + 4;
-		char from[16], to[16];
-		if (a->nmaps == MAX_LIST ||
-		    sscanf(v, "a%15[0-9]:p%15[0-9]", from, to) != 2 ||
-		    parse_int(from, 1, 65535, &n) || parse_int(to, 1, 65535, &k) ||
-		    strlen(v) != strlen(from) + strlen(to) + 3)
+		if (a->nmaps == MAX_LIST || ui_map_parse(s + 4, &a->maps[a->nmaps]))
 			return usage_error(m, "-ap takes aN:pM, e.g. -ap=a2:p3: %s", s);
-		a->maps[a->nmaps++] = (struct img_map){ n, k };
+		a->nmaps++;
 	} else if (!strncmp(s, "-codec=", 7)) {
 		if (!strcmp(s + 7, "zstd"))
 			a->codec = IMG_CODEC_ZSTD;
@@ -651,20 +713,24 @@ static int parse_opt(struct args *a, const struct mode *m, const char *s)
 	} else if (m->run == run_session && (!strcmp(s, "-client") || !strcmp(s, "-c"))) {
 		a->role = IMG_ROLE_CLIENT;
 	} else if (m->run == run_session && !strncmp(s, "-clients=", 9)) {
-		if (parse_int(s + 9, 1, 256, &n))
-			return usage_error(m, "-clients takes 1 to 256: %s", s);
+		if (parse_int(s + 9, 1, IMG_SESSION_MAX_CLIENTS, &n))
+			return usage_error(m, "-clients takes 1 to "
+					   IMG_STR(IMG_SESSION_MAX_CLIENTS) ": %s", s);
 		a->clients = (unsigned)n;
 	} else if (m->run == run_session && !strncmp(s, "-throttle=", 10)) {
-		if (parse_int(s + 10, 0, 10000, &n))
-			return usage_error(m, "-throttle takes 0 to 10000 milliseconds: %s", s);
+		if (parse_int(s + 10, 0, IMG_SESSION_MAX_THROTTLE_MS, &n))
+			return usage_error(m, "-throttle takes 0 to "
+					   IMG_STR(IMG_SESSION_MAX_THROTTLE_MS) " milliseconds: %s", s);
 		a->throttle = (unsigned)n;
 	} else if (m->run == run_session && !strncmp(s, "-drop=", 6)) {
-		if (parse_int(s + 6, 1, 3600, &n))
-			return usage_error(m, "-drop takes 1 to 3600 seconds: %s", s);
+		if (parse_int(s + 6, IMG_SESSION_MIN_DROP_S, IMG_SESSION_MAX_DROP_S, &n))
+			return usage_error(m, "-drop takes " IMG_STR(IMG_SESSION_MIN_DROP_S) " to "
+					   IMG_STR(IMG_SESSION_MAX_DROP_S) " seconds: %s", s);
 		a->drop = (unsigned)n;
 	} else if (m->run == run_session && !strncmp(s, "-wait=", 6)) {
-		if (parse_int(s + 6, 1, 604800, &n))
-			return usage_error(m, "-wait takes 1 to 604800 seconds: %s", s);
+		if (parse_int(s + 6, 1, IMG_SESSION_MAX_WAIT_S, &n))
+			return usage_error(m, "-wait takes 1 to " IMG_STR(IMG_SESSION_MAX_WAIT_S)
+					   " seconds: %s", s);
 		a->wait = (unsigned)n;
 	} else if (m->run == run_session && !strncmp(s, "-iface=", 7) && s[7]) {
 		a->iface = s + 7;
@@ -702,20 +768,31 @@ int main(int argc, char **argv)
 		run_help(&a);
 		return argc < 2 && isatty(STDIN_FILENO) ? 0 : 2;
 	}
-	const struct mode *m = find_mode(argv[1]);
-	if (!m)
-		return usage_error(NULL, "unknown mode %s", argv[1]);
+	/* The mode word: the first argument that names a mode; only options
+	 * may come before it (img -disk=X -makel F). */
+	int mi = 1;
+	while (mi < argc && !find_mode(argv[mi]) && argv[mi][0] == '-' && argv[mi][1])
+		mi++;
+	const struct mode *m = mi < argc ? find_mode(argv[mi]) : NULL;
+	if (!m) {
+		int bad = 1;
+		while (bad < argc - 1 && !strncmp(argv[bad], "-disk=", 6))
+			bad++;
+		return usage_error(NULL, "unknown mode %s", argv[mi < argc ? mi : bad]);
+	}
 	if (m->run == run_help) {
-		if (argc > 2)
-			a.help_mode = argv[2];
+		if (argc > mi + 1)
+			a.help_mode = argv[mi + 1];
 		return run_help(&a);
 	}
-	for (int j = 2; j < argc; j++)
+	for (int j = 1; j < argc; j++)
 		if (!strcmp(argv[j], "-help") || !strcmp(argv[j], "--help")) {
 			a.help_mode = m->name;
 			return run_help(&a);
 		}
-	for (int i = 2; i < argc; i++) {
+	for (int i = 1; i < argc; i++) {
+		if (i == mi)
+			continue;
 		if (argv[i][0] != '-' || !argv[i][1]) {
 			if (a.npos == (size_t)m->max_pos)
 				return usage_error(m, "unexpected argument %s", argv[i]);

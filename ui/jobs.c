@@ -2,6 +2,7 @@
  * the menu (menu.c): a job description becomes the engine's options. */
 #include <string.h>
 
+#include "base/num.h"
 #include "ui.h"
 
 static struct img_net net_of(const struct ui_job *j)
@@ -74,4 +75,22 @@ int ui_job_session(const struct ui_job *j, const struct ui_session *s,
 	else
 		o.make = &mo;
 	return img_session(&o, cb, r, e);
+}
+
+int ui_map_parse(const char *s, struct img_map *out)
+{
+	char from[16], to[16];
+	const char *colon = strchr(s, ':');
+	long long a, p;
+	size_t n = colon ? (size_t)(colon - s) : 0;
+	if (!colon || s[0] != 'a' || colon[1] != 'p' || n < 2 || n > sizeof(from) ||
+	    strlen(colon + 2) >= sizeof(to))
+		return -1;
+	memcpy(from, s + 1, n - 1);
+	from[n - 1] = 0;
+	strcpy(to, colon + 2);
+	if (img_parse_int(from, 1, 65535, &a) || img_parse_int(to, 1, 65535, &p))
+		return -1;
+	*out = (struct img_map){ (int)a, (int)p };
+	return 0;
 }

@@ -83,9 +83,8 @@ static int parse_maps(const char *v, struct img_map *maps, size_t max, size_t *n
 	snprintf(buf, sizeof(buf), "%s", v);
 	*n = 0;
 	for (char *sp, *tok = strtok_r(buf, " ,", &sp); tok; tok = strtok_r(NULL, " ,", &sp)) {
-		int a, p, used = 0;
-		if (sscanf(tok, "a%d:p%d%n", &a, &p, &used) != 2 || tok[used] || a < 1 ||
-		    p < 1 || a > 65535 || p > 65535) {
+		struct img_map one;
+		if (ui_map_parse(tok, &one)) {
 			snprintf(msg, cap, "'%s' is not aN:pM (image partition N into target "
 				 "partition M, e.g. a2:p3).", tok);
 			return -1;
@@ -94,7 +93,7 @@ static int parse_maps(const char *v, struct img_map *maps, size_t max, size_t *n
 			snprintf(msg, cap, "At most %zu pairs.", max);
 			return -1;
 		}
-		maps[(*n)++] = (struct img_map){ a, p };
+		maps[(*n)++] = one;
 	}
 	if (!*n) {
 		snprintf(msg, cap, "Give at least one aN:pM pair, e.g. a1:p1 a2:p3.");

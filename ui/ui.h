@@ -45,6 +45,11 @@ struct ui_job {
 	const char *mac;            /* -auto */
 };
 
+/* The one -ap parser: "aN:pM" (image partition N into target partition M,
+ * each 1 to 65535, nothing else) into *out.  Returns 0, or -1 for
+ * anything else (the caller says what it wanted). */
+int ui_map_parse(const char *s, struct img_map *out);
+
 enum ui_restore_how { UI_FROM_FILE, UI_VERIFY_FILE, UI_FROM_SERVER };
 
 /* Make an image of j->disks into the file j->path, or (net) onto

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/num.h"
 #include "tui.h"
 
 enum { F_NAME, F_ROLE, F_CLIENTS, F_TIMEOUT, F_THROTTLE, F_COMP, F_N };
@@ -28,45 +29,31 @@ static const char *check_name(const char *v, void *ctx, char *msg, size_t cap)
 	return NULL;
 }
 
-static int num_in(const char *v, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < lo || n > hi)
-		return -1;
-	*out = n;
-	return 0;
-}
-
 static const char *check_clients(const char *v, void *ctx, char *msg, size_t cap)
 {
-	long n;
-	if (!*v || !num_in(v, 1, 256, &n))
+	long long n;
+	if (!*v || !img_parse_int(v, 1, IMG_SESSION_MAX_CLIENTS, &n))
 		return NULL;
-	return "Clients: a number from 1 to 256 (empty: start by the timeout or the s key).";
+	return "Clients: a number from 1 to " IMG_STR(IMG_SESSION_MAX_CLIENTS)
+	       " (empty: start by the timeout or the s key).";
 }
 
 static const char *check_timeout(const char *v, void *ctx, char *msg, size_t cap)
 {
-	char *end;
-	if (!*v)
+	double d;
+	if (!*v || !img_parse_real(v, 0, IMG_SESSION_MAX_TIMEOUT_MIN, 1, &d))
 		return NULL;
-	errno = 0;
-	double d = strtod(v, &end);
-	if (errno || end == v || *end || !(d > 0) || d > 10080)
-		return "Timeout: minutes after the last registration, more than 0 and at most "
-		       "10080 (0.5 = 30 s; empty: 5).";
-	return NULL;
+	return "Timeout: minutes after the last registration, more than 0 and at most "
+	       IMG_STR(IMG_SESSION_MAX_TIMEOUT_MIN) " (0.5 = 30 s; empty: 5).";
 }
 
 static const char *check_throttle(const char *v, void *ctx, char *msg, size_t cap)
 {
-	long n;
-	if (!*v || !num_in(v, 0, 10000, &n))
+	long long n;
+	if (!*v || !img_parse_int(v, 0, IMG_SESSION_MAX_THROTTLE_MS, &n))
 		return NULL;
-	return "Throttle: milliseconds between packets, 0 to 10000 (empty: 0, as fast as "
-	       "the clients take it).";
+	return "Throttle: milliseconds between packets, 0 to " IMG_STR(IMG_SESSION_MAX_THROTTLE_MS)
+	       " (empty: 0, as fast as the clients take it).";
 }
 
 static void wiz_update(struct tui_field *f, int n, void *ctx, char *info, size_t cap)
@@ -132,7 +119,7 @@ int tui_wizard(const char *const *disks, size_t ndisks)
 		[F_ROLE] = { "Role", role, sizeof(role), role_choices, 2, 0, NULL,
 			     "Left/Right: master (sends) or client (receives)", 0 },
 		[F_CLIENTS] = { "Clients", clients, sizeof(clients), NULL, 0, 0, check_clients,
-				"Start when this many clients have registered (1-256; empty: no count)", 0 },
+				"Start when this many clients have registered (1-" IMG_STR(IMG_SESSION_MAX_CLIENTS) "; empty: no count)", 0 },
 		[F_TIMEOUT] = { "Timeout (minutes)", timeout, sizeof(timeout), NULL, 0, 0,
 				check_timeout, "Start this long after the last registration", 0 },
 		[F_THROTTLE] = { "Throttle (ms)", throttle, sizeof(throttle), NULL, 0, 0,
