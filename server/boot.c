@@ -23,6 +23,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "srv.h"
 
 #define SCRIPT_MAX 4096
@@ -102,16 +103,11 @@ static void log_request(struct srv *s, const char *source, const char *mac,
 			const char *path, double start, uint64_t bytes,
 			const char *result, const char *text)
 {
-	struct img_error e = {0};
 	struct srv_logrec rec = {
 		.source = source, .mac = mac, .type = "boot", .path = path,
-		.start = start, .end = img_wall(), .bytes = bytes, .result = result,
-		.error = text,
+		.start = start, .bytes = bytes, .result = result, .error = text,
 	};
-	if (srv_log_begin(s->state, &rec, &e) || srv_log_end(s->state, &rec, &e))
-		srv_say(LOG_ERR, "request log: %s", e.msg);
-	srv_say(LOG_INFO, "%s %s boot %s: %s%s%s", source, mac[0] ? mac : "-",
-		path[0] ? path : "-", result, text[0] ? ": " : "", text);
+	srv_log_request(s, &rec);
 }
 
 /* Are both files of the imaging environment in the boot directory? */
@@ -148,12 +144,95 @@ static void env_lines(char *b, size_t cap, const char *self, int http_port,
 }
 
 /* GET /boot.ipxe?mac=...: decide and answer with a script. */
+/* Register the workstation with what iPXE knows of its hardware, so an
+ * admin can give an unknown machine work; absent fields keep what img
+ * -auto reported earlier, and its fuller hardware report is not replaced
+ * by this one.  Returns 1 if the station was known, its last image in
+ * last. */
+static int boot_register(struct srv *s, struct MHD_Connection *c, const char *mac,
+			 const char *source, char *last, size_t cap)
+{
+	struct img_error e = {0};
+	char hw[1024];
+	long long mib = 0;
+	int known = srv_station_last_image(s->state, mac, last, cap, &e) == 1;
+	if (img_parse_int(arg(c, "memsize", 0), 0, 1LL << 40, &mib))
+		mib = 0;
+	snprintf(hw, sizeof(hw),
+		 "Manufacturer: %.100s\nProduct: %.100s\nSerial: %.100s\nUUID: %.40s\n"
+		 "Memory: %llu MiB\nPlatform: %.20s\nRegistered by: iPXE boot request\n",
+		 arg(c, "manufacturer", 0), arg(c, "product", 0), arg(c, "serial", 0),
+		 arg(c, "uuid", 0), (unsigned long long)mib, arg(c, "platform", 0));
+	struct srv_station st = {
+		.mac = mac, .hostname = arg(c, "hostname", 1),
+		.serial = arg(c, "serial", 1), .product = arg(c, "product", 1),
+		.hwinfo = known ? NULL : hw,
+		.mem_bytes = mib < (1ll << 40) ? (uint64_t)mib << 20 : 0,
+		.address = source,
+	};
+	if (srv_station_seen(s->state, &st, &e))
+		srv_say(LOG_ERR, "state: %s", e.msg);
+	return known;
+}
+
+/* The script for a decision: local disk, imaging environment with work
+ * (auto) or with the menu, or the hot-key prompt.  b gets the script, what
+ * the log text; returns the log result. */
+static const char *boot_answer(struct srv *s, const struct srv_work *w, int work,
+			       int done, const char *last, const char *self,
+			       const char *mac, char *b, size_t cap, char *what,
+			       size_t wcap)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	char menu[8], args[512], dir[1024];
+	snprintf(menu, sizeof(menu), "%s", w->menu[0] ? w->menu : s->conf.menu);
+	snprintf(args, sizeof(args), "%s", s->conf.boot_args);
+	snprintf(dir, sizeof(dir), "%s", s->conf.boot);
+	int port = s->conf.port, http_port = s->conf.http_port, wait = s->conf.menu_wait;
+	pthread_rwlock_unlock(&s->lock);
+
+	snprintf(b, cap, "#!ipxe\n");
+	size_t n = strlen(b);
+	if (!work && !strcmp(menu, "never")) {
+		snprintf(what, wcap, "local disk (no work: %s%.300s)",
+			 done ? "already has " : w->src, done ? last : "");
+		snprintf(b + n, cap - n,
+			 "echo img: no imaging work for %s; booting the local disk\n"
+			 "exit\n", mac);
+	} else if (!have_environment(dir)) {
+		snprintf(what, wcap, "local disk: the imaging environment is "
+			 "missing (put vmlinuz and initrd.img in %.200s: initramfs/mkimage)",
+			 dir);
+		snprintf(b + n, cap - n,
+			 "echo img: the imaging server has no imaging environment; "
+			 "booting the local disk\nsleep 3\nexit\n");
+		return "failed";
+	} else if (work) {
+		snprintf(what, wcap, "imaging environment: %s%s%.300s (%s)",
+			 w->action, w->arg[0] ? " " : "", w->arg, w->src);
+		snprintf(b + n, cap - n, "echo img: imaging work for %s: %s\n", mac,
+			 w->action);
+		env_lines(b, cap, self, http_port, port, "auto", args);
+	} else if (!strcmp(menu, "always")) {
+		snprintf(what, wcap, "imaging menu (menu=always)");
+		env_lines(b, cap, self, http_port, port, "menu", args);
+	} else {
+		snprintf(what, wcap, "hot key for the imaging menu, else local disk");
+		snprintf(b + n, cap - n,
+			 "prompt --key m --timeout %d img: press m within %d s for the "
+			 "imaging menu && goto menu || exit\n"
+			 ":menu\n", wait * 1000, wait);
+		env_lines(b, cap, self, http_port, port, "menu", args);
+	}
+	return "ok";
+}
+
 static enum MHD_Result boot_script(struct srv *s, struct MHD_Connection *c)
 {
 	double t0 = img_wall();
 	char source[64], mac[18] = "", self[64], what[400], b[SCRIPT_MAX];
+	char last[PROTO_MAX_PATH + 1] = "";
 	struct srv_ident id;
-	struct img_error e = {0};
 
 	memset(&id, 0, sizeof(id));
 	peer_text(c, source, sizeof(source), &id.addr);
@@ -177,28 +256,7 @@ static enum MHD_Result boot_script(struct srv *s, struct MHD_Connection *c)
 	snprintf(id.serial, sizeof(id.serial), "%s", arg(c, "serial", 0));
 	snprintf(id.product, sizeof(id.product), "%s", arg(c, "product", 0));
 	snprintf(id.hostname, sizeof(id.hostname), "%s", arg(c, "hostname", 0));
-
-	/* Unknown machines are registered with what iPXE knows of their
-	 * hardware, so an admin can give them work; absent fields keep what
-	 * img -auto reported earlier, and its fuller hardware report is not
-	 * replaced by this one. */
-	char last[PROTO_MAX_PATH + 1], hw[1024];
-	int known = srv_station_last_image(s->state, mac, last, sizeof(last), &e) == 1;
-	unsigned long long mib = strtoull(arg(c, "memsize", 0), NULL, 10);
-	snprintf(hw, sizeof(hw),
-		 "Manufacturer: %.100s\nProduct: %.100s\nSerial: %.100s\nUUID: %.40s\n"
-		 "Memory: %llu MiB\nPlatform: %.20s\nRegistered by: iPXE boot request\n",
-		 arg(c, "manufacturer", 0), arg(c, "product", 0), arg(c, "serial", 0),
-		 arg(c, "uuid", 0), mib, arg(c, "platform", 0));
-	struct srv_station st = {
-		.mac = mac, .hostname = arg(c, "hostname", 1),
-		.serial = arg(c, "serial", 1), .product = arg(c, "product", 1),
-		.hwinfo = known ? NULL : hw,
-		.mem_bytes = mib < (1ull << 40) ? mib << 20 : 0,
-		.address = source,
-	};
-	if (srv_station_seen(s->state, &st, &e))
-		srv_say(LOG_ERR, "state: %s", e.msg);
+	int known = boot_register(s, c, mac, source, last, sizeof(last));
 
 	struct srv_work w;
 	srv_decide(s, &id, &w);
@@ -209,49 +267,8 @@ static enum MHD_Result boot_script(struct srv *s, struct MHD_Connection *c)
 		   !strcmp(last, w.arg) && !w.server[0];
 	if (done)
 		work = 0;
-
-	pthread_rwlock_rdlock(&s->lock);
-	char menu[8], args[512], dir[1024];
-	snprintf(menu, sizeof(menu), "%s", w.menu[0] ? w.menu : s->conf.menu);
-	snprintf(args, sizeof(args), "%s", s->conf.boot_args);
-	snprintf(dir, sizeof(dir), "%s", s->conf.boot);
-	int port = s->conf.port, http_port = s->conf.http_port, wait = s->conf.menu_wait;
-	pthread_rwlock_unlock(&s->lock);
-
-	const char *result = "ok";
-	snprintf(b, sizeof(b), "#!ipxe\n");
-	size_t n = strlen(b);
-	if (!work && !strcmp(menu, "never")) {
-		snprintf(what, sizeof(what), "local disk (no work: %s%.300s)",
-			 done ? "already has " : w.src, done ? last : "");
-		snprintf(b + n, sizeof(b) - n,
-			 "echo img: no imaging work for %s; booting the local disk\n"
-			 "exit\n", mac);
-	} else if (!have_environment(dir)) {
-		result = "failed";
-		snprintf(what, sizeof(what), "local disk: the imaging environment is "
-			 "missing (put vmlinuz and initrd.img in %.200s: initramfs/mkimage)",
-			 dir);
-		snprintf(b + n, sizeof(b) - n,
-			 "echo img: the imaging server has no imaging environment; "
-			 "booting the local disk\nsleep 3\nexit\n");
-	} else if (work) {
-		snprintf(what, sizeof(what), "imaging environment: %s%s%.300s (%s)",
-			 w.action, w.arg[0] ? " " : "", w.arg, w.src);
-		snprintf(b + n, sizeof(b) - n, "echo img: imaging work for %s: %s\n", mac,
-			 w.action);
-		env_lines(b, sizeof(b), self, http_port, port, "auto", args);
-	} else if (!strcmp(menu, "always")) {
-		snprintf(what, sizeof(what), "imaging menu (menu=always)");
-		env_lines(b, sizeof(b), self, http_port, port, "menu", args);
-	} else {
-		snprintf(what, sizeof(what), "hot key for the imaging menu, else local disk");
-		snprintf(b + n, sizeof(b) - n,
-			 "prompt --key m --timeout %d img: press m within %d s for the "
-			 "imaging menu && goto menu || exit\n"
-			 ":menu\n", wait * 1000, wait);
-		env_lines(b, sizeof(b), self, http_port, port, "menu", args);
-	}
+	const char *result = boot_answer(s, &w, work, done, last, self, mac, b, sizeof(b),
+					 what, sizeof(what));
 	log_request(s, source, mac, work ? w.arg : "", t0, 0, result, what);
 	return reply(c, MHD_HTTP_OK, "text/plain", b);
 }

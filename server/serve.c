@@ -61,17 +61,9 @@ static void req_begin(struct conn *cn, struct req *r, const char *type)
 static void req_end(struct conn *cn, struct req *r, const char *result,
 		    const char *error)
 {
-	struct img_error e = {0};
-	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
-	r->rec.end = img_wall();
+	snprintf(r->error, sizeof(r->error), "%.*s", (int)sizeof(r->error) - 1, error ? error : "");
 	r->rec.result = result;
-	if (srv_log_begin(cn->s->state, &r->rec, &e) ||
-	    srv_log_end(cn->s->state, &r->rec, &e))
-		srv_say(LOG_ERR, "request log: %s", e.msg);
-	srv_say(LOG_INFO, "%s %s %s %s: %s%s%s (%llu bytes, %.1f s)", cn->c.peer,
-		r->mac[0] ? r->mac : "-", r->rec.type, r->path[0] ? r->path : "-",
-		result, r->error[0] ? ": " : "", r->error,
-		(unsigned long long)r->rec.bytes, r->rec.end - r->rec.start);
+	srv_log_request(cn->s, &r->rec);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -316,28 +308,30 @@ static int do_put(struct conn *cn, const struct proto_msg *m)
 
 /* ---- download --------------------------------------------------------- */
 
-static int do_get(struct conn *cn, const struct proto_msg *m)
+/* GET's request checks: a well-formed message, a path this client may
+ * read, the site key where restores need it.  0 to go on; else the client
+ * has its STATUS and the request its record, and *ret is do_get's answer. */
+static int get_allowed(struct conn *cn, const struct proto_msg *m, struct req *r,
+		       uint64_t *offset, int *ret)
 {
 	struct srv *s = cn->s;
-	struct req r;
 	char why[700] = "";
 	const char *w = NULL;
 	uint32_t code;
-	uint64_t offset = 0;
-	req_begin(cn, &r, "get");
-	atomic_fetch_add(&s->st.requests, 1);
-	if (proto_get_str(m, PT_PATH, r.path, sizeof(r.path), NULL) != 1 ||
-	    proto_get_str(m, PT_MAC, r.mac, sizeof(r.mac), NULL) < 0 ||
-	    proto_get_u64(m, PT_OFFSET, &offset, NULL) < 0) {
+	*ret = 0;
+	if (proto_get_str(m, PT_PATH, r->path, sizeof(r->path), NULL) != 1 ||
+	    proto_get_str(m, PT_MAC, r->mac, sizeof(r->mac), NULL) < 0 ||
+	    proto_get_u64(m, PT_OFFSET, offset, NULL) < 0) {
 		send_status(cn, PS_PROTOCOL, "GET needs a path (and an offset, if any, "
 			    "of 8 bytes)");
-		req_end(cn, &r, "failed", "malformed GET");
+		req_end(cn, r, "failed", "malformed GET");
+		*ret = -1;
 		return -1;
 	}
-	if ((code = check_path(cn, r.path, why, sizeof(why)))) {
+	if ((code = check_path(cn, r->path, why, sizeof(why)))) {
 		send_status(cn, code, why);
-		req_end(cn, &r, "denied", why);
-		return 0;
+		req_end(cn, r, "denied", why);
+		return -1;
 	}
 	pthread_rwlock_rdlock(&s->lock);
 	code = s->conf.restore_keyed ? write_denied(cn, &w) : PS_OK;
@@ -349,63 +343,120 @@ static int do_get(struct conn *cn, const struct proto_msg *m)
 	pthread_rwlock_unlock(&s->lock);
 	if (code) {
 		send_status(cn, code, w);
-		req_end(cn, &r, "denied", w);
-		return 0;
+		req_end(cn, r, "denied", w);
+		return -1;
 	}
+	return 0;
+}
+
+/* Open the stored image positioned at offset; its size in *size.  A
+ * negative answer means the client has its STATUS and the request its
+ * record. */
+static int get_open(struct conn *cn, struct req *r, uint64_t offset, off_t *size)
+{
 	struct img_error e = {0};
-	int fd = srv_store_open(s->storefd, r.path, &e);
+	char why[700];
+	int fd = srv_store_open(cn->s->storefd, r->path, &e);
 	if (fd < 0) {
-		code = fd == -IMG_E_USAGE ? PS_BADPATH : proto_status_of(fd);
+		uint32_t code = fd == -IMG_E_USAGE ? PS_BADPATH : proto_status_of(fd);
 		send_status(cn, code, e.msg);
-		req_end(cn, &r, code == PS_NOTFOUND ? "failed" : "denied", e.msg);
-		return 0;
+		req_end(cn, r, code == PS_NOTFOUND ? "failed" : "denied", e.msg);
+		return -1;
 	}
-	off_t size = lseek(fd, 0, SEEK_END);
-	if (size < 0 || (uint64_t)size < offset ||
+	*size = lseek(fd, 0, SEEK_END);
+	if (*size < 0 || (uint64_t)*size < offset ||
 	    lseek(fd, (off_t)offset, SEEK_SET) < 0) {
 		snprintf(why, sizeof(why), "offset %llu is past the end of image '%.300s' "
-			 "(%lld bytes)", (unsigned long long)offset, r.path,
-			 (long long)size);
+			 "(%lld bytes)", (unsigned long long)offset, r->path,
+			 (long long)*size);
 		close(fd);
 		send_status(cn, PS_BADARG, why);
-		req_end(cn, &r, "failed", why);
-		return 0;
+		req_end(cn, r, "failed", why);
+		return -1;
 	}
+	return fd;
+}
+
+/* STATUS ok with the size, the image from fd as DATA frames, END with the
+ * count.  Closes fd.  0 or a negative code with e set; *total is what was
+ * sent. */
+static int get_send(struct conn *cn, int fd, uint64_t size, uint64_t offset,
+		    uint64_t *total, struct img_error *e)
+{
 	struct proto_out *o = malloc(sizeof(*o));
 	uint8_t *buf = malloc(PROTO_DATA_CHUNK);
-	int rc = -ENOMEM;
+	int rc = img_err_set(e, -ENOMEM, "out of memory");
 	if (o && buf) {
 		proto_out_init(o, PROTO_STATUS);
 		proto_put_u32(o, PT_CODE, PS_OK);
-		proto_put_u64(o, PT_BYTES, (uint64_t)size - offset);
+		proto_put_u64(o, PT_BYTES, size - offset);
 		if (offset)
 			proto_put_u64(o, PT_OFFSET, offset);
-		rc = proto_send(&cn->c, o, &e);
+		rc = proto_send(&cn->c, o, e);
 	}
-	atomic_fetch_add(&s->st.transfers, 1);
-	uint64_t total = 0;
+	*total = 0;
 	while (!rc) {
 		ssize_t n = read(fd, buf, PROTO_DATA_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = img_err_set(&e, -errno, "reading the image: %s", strerror(errno));
+			rc = img_err_set(e, -errno, "reading the image: %s", strerror(errno));
 			break;
 		}
 		if (n == 0)
 			break;
-		rc = proto_send_data(&cn->c, buf, (size_t)n, &e);
-		total += (uint64_t)n;
+		rc = proto_send_data(&cn->c, buf, (size_t)n, e);
+		*total += (uint64_t)n;
 	}
 	close(fd);
 	free(buf);
-	r.rec.bytes = total;
 	if (!rc) {
 		proto_out_init(o, PROTO_END);
-		proto_put_u64(o, PT_BYTES, total);
-		rc = proto_send(&cn->c, o, &e);
+		proto_put_u64(o, PT_BYTES, *total);
+		rc = proto_send(&cn->c, o, e);
 	}
 	free(o);
+	return rc;
+}
+
+/* The client's verdict on what it restored ends the request's record. */
+static int get_result(struct conn *cn, struct req *r)
+{
+	struct img_error e = {0};
+	struct proto_msg res;
+	int rc = proto_recv(&cn->c, &res, &e);
+	if (rc || res.type != PROTO_RESULT) {
+		req_end(cn, r, "failed", rc ? e.msg : "no RESULT from the client");
+		return -1;
+	}
+	uint32_t rcode = PS_PROTOCOL;
+	char text[512] = "";
+	(void)proto_get_u32(&res, PT_CODE, &rcode, NULL);
+	(void)proto_get_str(&res, PT_TEXT, text, sizeof(text), NULL);
+	(void)send_status(cn, PS_OK, NULL);
+	req_end(cn, r, rcode == PS_OK ? "ok" : "failed",
+		rcode == PS_OK ? NULL : text[0] ? text : proto_status_name(rcode));
+	return 0;
+}
+
+static int do_get(struct conn *cn, const struct proto_msg *m)
+{
+	struct srv *s = cn->s;
+	struct req r;
+	struct img_error e = {0};
+	uint64_t offset = 0, total = 0;
+	off_t size = 0;
+	int ret;
+	req_begin(cn, &r, "get");
+	atomic_fetch_add(&s->st.requests, 1);
+	if (get_allowed(cn, m, &r, &offset, &ret))
+		return ret;
+	int fd = get_open(cn, &r, offset, &size);
+	if (fd < 0)
+		return 0;
+	atomic_fetch_add(&s->st.transfers, 1);
+	int rc = get_send(cn, fd, (uint64_t)size, offset, &total, &e);
+	r.rec.bytes = total;
 	atomic_fetch_sub(&s->st.transfers, 1);
 	if (rc) {
 		if (rc != -IMG_E_CLOSED && rc != -ETIMEDOUT)
@@ -414,67 +465,10 @@ static int do_get(struct conn *cn, const struct proto_msg *m)
 		return -1;
 	}
 	atomic_fetch_add(&s->st.sent, 1);
-	/* The client's verdict on what it restored. */
-	struct proto_msg res;
-	rc = proto_recv(&cn->c, &res, &e);
-	if (rc || res.type != PROTO_RESULT) {
-		req_end(cn, &r, "failed", rc ? e.msg : "no RESULT from the client");
-		return -1;
-	}
-	uint32_t rcode = PS_PROTOCOL;
-	char text[512] = "";
-	(void)proto_get_u32(&res, PT_CODE, &rcode, NULL);
-	(void)proto_get_str(&res, PT_TEXT, text, sizeof(text), NULL);
-	(void)send_status(cn, PS_OK, NULL);
-	req_end(cn, &r, rcode == PS_OK ? "ok" : "failed",
-		rcode == PS_OK ? NULL : text[0] ? text : proto_status_name(rcode));
-	return 0;
+	return get_result(cn, &r);
 }
 
 /* ---- automatic imaging ------------------------------------------------ */
-
-/* What a workstation should do: its pending one-shot work (for any of its
- * MACs), else the first rule that matches it; restore and make work for
- * an image under a refer prefix goes to that server. */
-void srv_decide(struct srv *s, const struct srv_ident *id, struct srv_work *w)
-{
-	struct img_error e = {0};
-	memset(w, 0, sizeof(*w));
-	snprintf(w->mac, sizeof(w->mac), "%s", id->nmacs ? id->macs[0] : "");
-	int found = 0;
-	for (int i = 0; i < id->nmacs && found != 1; i++) {
-		found = srv_work_get(s->state, id->macs[i], w->action, sizeof(w->action),
-				     w->arg, sizeof(w->arg), &e);
-		if (found == 1) {
-			snprintf(w->mac, sizeof(w->mac), "%s", id->macs[i]);
-			snprintf(w->src, sizeof(w->src), "pending work");
-			w->pending = 1;
-		} else if (found < 0) {
-			srv_say(LOG_ERR, "state: %s", e.msg);
-		}
-	}
-	pthread_rwlock_rdlock(&s->lock);
-	if (found != 1) {
-		const struct srv_rule *ru = srv_rule_match(&s->conf, id);
-		if (ru) {
-			snprintf(w->action, sizeof(w->action), "%s", ru->action);
-			snprintf(w->arg, sizeof(w->arg), "%s", ru->arg);
-			snprintf(w->server, sizeof(w->server), "%s", ru->server);
-			snprintf(w->name, sizeof(w->name), "%s", ru->name);
-			snprintf(w->menu, sizeof(w->menu), "%s", ru->menu);
-			snprintf(w->src, sizeof(w->src), "rule on line %d", ru->line);
-		} else {
-			snprintf(w->action, sizeof(w->action), "none");
-			snprintf(w->src, sizeof(w->src), "no rule matched");
-		}
-	}
-	if (!w->server[0] && (!strcmp(w->action, "restore") || !strcmp(w->action, "make"))) {
-		const struct srv_refer *rf = srv_refer_match(&s->conf, w->arg);
-		if (rf)
-			snprintf(w->server, sizeof(w->server), "%s", rf->server);
-	}
-	pthread_rwlock_unlock(&s->lock);
-}
 
 static int do_auto(struct conn *cn, const struct proto_msg *m)
 {

@@ -170,9 +170,8 @@ static void *session_main(void *arg)
 	pthread_mutex_unlock(&ss->lock);
 
 	atomic_fetch_add(&s->st.sent, x->done);
-	struct img_error le = {0};
-	if (x->rec.id && srv_log_end(s->state, &x->rec, &le))
-		srv_say(LOG_ERR, "request log: %s", le.msg);
+	if (x->rec.id)
+		srv_log_request(s, &x->rec);
 	srv_say(rc ? LOG_WARNING : LOG_INFO, "session %s (%s): %s: %u done, %u failed, "
 		"%u dropped%s%s", x->name, x->path, x->state, x->done, x->failed,
 		x->dropped, rc ? ": " : "", rc ? x->error : "");
@@ -199,17 +198,17 @@ static int check_req(const struct srv_session_req *rq, struct img_error *err)
 	int rc = proto_session_check(rq->name, err);
 	if (rc)
 		return rc;
-	if (rq->clients > 1000)
+	if (rq->clients > IMG_SESSION_MAX_CLIENTS)
 		return img_err_set(err, -IMG_E_USAGE,
-				   "clients=%u: a session takes at most 1000 clients",
-				   rq->clients);
-	if (!(rq->timeout_min >= 0 && rq->timeout_min <= 1440))
+				   "clients=%u: a session takes at most %d clients",
+				   rq->clients, IMG_SESSION_MAX_CLIENTS);
+	if (!(rq->timeout_min >= 0 && rq->timeout_min <= IMG_SESSION_MAX_TIMEOUT_MIN))
+		return img_err_set(err, -IMG_E_USAGE, "timeout=%g: give 0 to %d minutes",
+				   rq->timeout_min, IMG_SESSION_MAX_TIMEOUT_MIN);
+	if (rq->throttle_ms > IMG_SESSION_MAX_THROTTLE_MS)
 		return img_err_set(err, -IMG_E_USAGE,
-				   "timeout=%g: give 0 to 1440 minutes", rq->timeout_min);
-	if (rq->throttle_ms > 10000)
-		return img_err_set(err, -IMG_E_USAGE,
-				   "throttle=%u: give 0 to 10000 ms between packets",
-				   rq->throttle_ms);
+				   "throttle=%u: give 0 to %d ms between packets",
+				   rq->throttle_ms, IMG_SESSION_MAX_THROTTLE_MS);
 	if (rq->iface && strlen(rq->iface) >= 16)
 		return img_err_set(err, -IMG_E_USAGE,
 				   "iface: an interface name has at most 15 characters");

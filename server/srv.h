@@ -248,5 +248,9 @@ void srv_sessions_stop(struct srv *s, double wait_s);
 /* Log to stderr (foreground) or syslog (daemon). */
 void srv_say(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern int srv_use_syslog;
+/* The one request log writer: finish rec (end now if 0; a record not yet
+ * begun, id 0, is appended whole) in the state database and say it in one
+ * line.  Failures to write the log are said, not returned. */
+void srv_log_request(struct srv *s, struct srv_logrec *rec);
 
 #endif
