@@ -540,6 +540,64 @@ out:
 	return rc;
 }
 
+/* Open and check the targets (r->devs, r->tg) and, for a whole-disk
+ * restore, keep the first disk's image-safe data (*isd, *found as
+ * img_isd_read_dev returns) and write the tables: after this the targets
+ * have changed.  r->devs is owned by r (closed by img_restore). */
+static int open_targets(struct rst *r, const struct img_restore_opts *o,
+			const char *const *disks, size_t ndisks,
+			struct img_isd *isd, int *found, struct img_error *err)
+{
+	const struct img_layout *l = r->l;
+	struct img_error isd_err = {0};
+	int rc;
+	r->devs = calloc(ndisks, sizeof(*r->devs));
+	if (!r->devs)
+		return img_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < ndisks; i++)
+		r->devs[i].fd = -1;
+	rc = o->nmaps ? plan_maps(r, o, disks, ndisks, err)
+		      : plan_whole(r, disks, ndisks, err);
+	if (rc)
+		return rc;
+	/* A whole-disk restore overwrites the area: keep its record. */
+	if (!o->nmaps && r->ndevs &&
+	    (*found = img_isd_read_dev(&r->devs[0], isd, &isd_err)) < 0) {
+		if (err)
+			*err = isd_err;
+		return *found;
+	}
+	/* Validated: from here on the targets change. */
+	for (size_t i = 0; !o->nmaps && i < l->ndisks; i++) {
+		r->wrote = 1;
+		rc = img_table_write(&l->disks[i], &r->devs[i], err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* r->nslots slots with buffers for the largest record of r->l, and the
+ * ring; freed by img_restore also when this fails midway. */
+static int alloc_slots(struct rst *r, struct img_error *err)
+{
+	const struct img_layout *l = r->l;
+	r->slots = calloc(r->nslots, sizeof(*r->slots));
+	if (!r->slots || img_ring_init(&r->ring, r->nslots, 1))
+		return img_err_set(err, -ENOMEM, "out of memory");
+	uint32_t maxruns = img_fmt_max_runs(l->chunk);
+	for (unsigned i = 0; i < r->nslots; i++) {
+		struct slot *s = &r->slots[i];
+		s->rec = malloc(img_fmt_chunk_meta_len(maxruns) + l->chunk);
+		if (posix_memalign((void **)&s->raw, IMG_DIRECT_ALIGN, l->chunk))
+			s->raw = NULL;
+		s->runs = malloc(maxruns * sizeof(*s->runs));
+		if (!s->rec || !s->raw || !s->runs)
+			return img_err_set(err, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 		const struct img_callbacks *cb, struct img_stats *st,
 		struct img_error *err)
@@ -556,7 +614,6 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	unsigned nwk = 0;
 	int rc;
 	struct img_isd isd = {0}; /* the first target's, before any write */
-	struct img_error isd_err = {0};
 	int isd_found = 0;
 
 	if (!st)
@@ -578,34 +635,8 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	}
 	if (!o->verify_only) {
 		rc = img_disks_pick(&disks, &ndisks, &def, err);
-		if (rc)
+		if (rc || (rc = open_targets(&r, o, disks, ndisks, &isd, &isd_found, err)))
 			goto out;
-		r.devs = calloc(ndisks, sizeof(*r.devs));
-		if (!r.devs) {
-			rc = img_err_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < ndisks; i++)
-			r.devs[i].fd = -1;
-		rc = o->nmaps ? plan_maps(&r, o, disks, ndisks, err)
-			      : plan_whole(&r, disks, ndisks, err);
-		if (rc)
-			goto out;
-		/* A whole-disk restore overwrites the area: keep its record. */
-		if (!o->nmaps && r.ndevs &&
-		    (isd_found = img_isd_read_dev(&r.devs[0], &isd, &isd_err)) < 0) {
-			rc = isd_found;
-			if (err)
-				*err = isd_err;
-			goto out;
-		}
-		/* Validated: from here on the targets change. */
-		for (size_t i = 0; !o->nmaps && i < l->ndisks; i++) {
-			r.wrote = 1;
-			rc = img_table_write(&l->disks[i], &r.devs[i], err);
-			if (rc)
-				goto out;
-		}
 	}
 	for (size_t a = 0; a < l->nparts; a++)
 		if (r.tg[a].dev >= 0 || o->verify_only)
@@ -613,23 +644,8 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 
 	r.nworkers = img_threads(o->threads);
 	img_pipe_size(l->chunk, l->chunk, &r.nworkers, &r.nslots);
-	r.slots = calloc(r.nslots, sizeof(*r.slots));
-	if (!r.slots || img_ring_init(&r.ring, r.nslots, 1)) {
-		rc = img_err_set(err, -ENOMEM, "out of memory");
+	if ((rc = alloc_slots(&r, err)))
 		goto out;
-	}
-	uint32_t maxruns = img_fmt_max_runs(l->chunk);
-	for (unsigned i = 0; i < r.nslots; i++) {
-		struct slot *s = &r.slots[i];
-		s->rec = malloc(img_fmt_chunk_meta_len(maxruns) + l->chunk);
-		if (posix_memalign((void **)&s->raw, IMG_DIRECT_ALIGN, l->chunk))
-			s->raw = NULL;
-		s->runs = malloc(maxruns * sizeof(*s->runs));
-		if (!s->rec || !s->raw || !s->runs) {
-			rc = img_err_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
-	}
 	for (; nwk < r.nworkers; nwk++)
 		if (pthread_create(&wk[nwk], NULL, worker, &r))
 			break;
