@@ -335,18 +335,158 @@ static void *worker(void *arg)
 
 /* ---- the record loop (calling thread) -------------------------------- */
 
+/* What the record loop has seen so far: the index and the trailer must
+ * agree with it. */
+struct seen {
+	uint32_t maxruns;
+	size_t maxbody;
+	uint64_t seq, raw_total, stored_total, index_at;
+	uLong ixcrc;          /* over (offset, area, window) as seen */
+	struct img_sha *sha;  /* over the chunk digests in stream order */
+	int have_index;
+	double last;          /* elapsed time of the last progress call */
+};
+
+/* A CHNK record whose prefix p was read at stream offset at: read its
+ * body into the next slot, check framing and metadata, account for it in
+ * sn and hand it to the workers.  1 when the ring stopped (a worker's
+ * error is in the ring), else 0 or a negative code. */
+static int chunk_record(struct rst *r, struct in *in, const struct img_prefix *p,
+			uint64_t at, struct seen *sn, struct img_pipe_progress *pg,
+			struct img_error *err)
+{
+	const struct img_layout *l = r->l;
+	int rc;
+	if (sn->have_index || p->body_len > sn->maxbody || p->body_len < IMG_CHUNK_META_LEN)
+		return img_err_set(err, -IMG_E_CORRUPT,
+				   "chunk record at image offset %llu has length %llu (limit %zu) or follows the index",
+				   (unsigned long long)at,
+				   (unsigned long long)p->body_len, sn->maxbody);
+	struct slot *s = &r->slots[sn->seq % r->nslots];
+	if (img_ring_acquire(&r->ring, sn->seq))
+		return 1;
+	if ((rc = in_read(in, s->rec, p->body_len, "a chunk record", err)))
+		return rc;
+	if (p->covered < IMG_CHUNK_META_LEN ||
+	    (uint32_t)crc32(0, s->rec, p->covered) != p->crc)
+		return img_err_set(err, -IMG_E_CORRUPT,
+				   "chunk %llu at image offset %llu fails its checksum: the image is corrupt",
+				   (unsigned long long)sn->seq, (unsigned long long)at);
+	if ((rc = img_fmt_get_chunk(s->rec, p->body_len, &s->c, s->runs,
+				    sn->maxruns, l, at, err)))
+		return rc;
+	if (p->covered != img_fmt_chunk_meta_len(s->c.nruns))
+		return img_err_set(err, -IMG_E_CORRUPT,
+				   "chunk %llu at image offset %llu: checksum does not cover its metadata",
+				   (unsigned long long)sn->seq, (unsigned long long)at);
+	s->at = at;
+	s->seq = sn->seq;
+	uint8_t ie[IMG_INDEX_ENTRY_LEN];
+	img_le64(ie, at);
+	img_le32(ie + 8, s->c.area);
+	img_le32(ie + 12, (uint32_t)(s->c.offset / l->chunk));
+	sn->ixcrc = crc32(sn->ixcrc, ie, sizeof(ie));
+	img_sha_update(sn->sha, s->c.digest, 32);
+	sn->raw_total += s->c.raw;
+	sn->stored_total += s->c.stored;
+	if (r->tg[s->c.area].dev >= 0 || r->verify_only)
+		pg->pub.done += s->c.raw;
+	pg->pub.part = l->parts[s->c.area].number;
+	img_ring_publish(&r->ring, sn->seq);
+	sn->seq++;
+	return 0;
+}
+
+/* An INDX record: streamed in pieces, its entries must be the chunks
+ * seen (count and the CRC over the entries). */
+static int index_record(struct in *in, const struct img_prefix *p, uint64_t at,
+			struct seen *sn, struct img_error *err)
+{
+	uint64_t want = 8 + sn->seq * IMG_INDEX_ENTRY_LEN;
+	int rc;
+	if (sn->have_index || p->body_len != want || p->covered != p->body_len)
+		return img_err_set(err, -IMG_E_CORRUPT,
+				   "index at image offset %llu does not match the %llu chunks before it",
+				   (unsigned long long)at, (unsigned long long)sn->seq);
+	uint8_t buf[4096];
+	uLong c = crc32(0, Z_NULL, 0), e = crc32(0, Z_NULL, 0);
+	uint64_t left = p->body_len;
+	int firstpiece = 1;
+	while (left) {
+		size_t k = left > sizeof(buf) ? sizeof(buf) : (size_t)left;
+		if ((rc = in_read(in, buf, k, "the index", err)))
+			return rc;
+		c = crc32(c, buf, (uInt)k);
+		if (firstpiece) {
+			if (img_get64(buf) != sn->seq)
+				return img_err_set(err, -IMG_E_CORRUPT,
+						   "index at image offset %llu lists %llu chunks, the image has %llu",
+						   (unsigned long long)at,
+						   (unsigned long long)img_get64(buf),
+						   (unsigned long long)sn->seq);
+			e = crc32(e, buf + 8, (uInt)(k - 8));
+			firstpiece = 0;
+		} else {
+			e = crc32(e, buf, (uInt)k);
+		}
+		left -= k;
+	}
+	if ((uint32_t)c != p->crc || e != sn->ixcrc)
+		return img_err_set(err, -IMG_E_CORRUPT,
+				   "index at image offset %llu is damaged or does not match the chunks",
+				   (unsigned long long)at);
+	sn->have_index = 1;
+	sn->index_at = at;
+	return 0;
+}
+
+/* The TRLR record: it must follow the index, match the totals seen, and
+ * be the last byte of the stream. */
+static int trailer_record(struct in *in, const struct img_prefix *p, uint64_t at,
+			  struct seen *sn, struct img_error *err)
+{
+	uint8_t body[IMG_TRAILER_BODY_LEN];
+	struct img_trailer t;
+	uint8_t dg[32];
+	int rc;
+	if (!sn->have_index || p->body_len != IMG_TRAILER_BODY_LEN ||
+	    p->covered != p->body_len)
+		return img_err_set(err, -IMG_E_CORRUPT,
+				   "trailer at image offset %llu is malformed or has no index before it",
+				   (unsigned long long)at);
+	if ((rc = in_read(in, body, sizeof(body), "the trailer", err)))
+		return rc;
+	img_fmt_get_trailer(body, &t);
+	img_sha_final(sn->sha, dg);
+	if ((uint32_t)crc32(0, body, sizeof(body)) != p->crc ||
+	    t.index_offset != sn->index_at || t.chunks != sn->seq ||
+	    t.raw_total != sn->raw_total || t.stored_total != sn->stored_total ||
+	    memcmp(t.digest, dg, 32))
+		return img_err_set(err, -IMG_E_CORRUPT,
+				   "trailer at image offset %llu does not match the image (damaged image)",
+				   (unsigned long long)at);
+	uint8_t extra;
+	ssize_t n = in->src->read(in->src->ctx, &extra, 1);
+	if (n != 0)
+		return n < 0 ? img_err_set(err, (int)n, "cannot read the image: %s",
+					   img_strerror((int)n))
+			     : img_err_set(err, -IMG_E_CORRUPT,
+					   "image has data after its trailer at offset %llu",
+					   (unsigned long long)in->pos);
+	return 0;
+}
+
+/* Every record after the header, in stream order, until the trailer;
+ * fills st on success. */
 static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
 		   struct img_stats *st, struct img_pipe_progress *pg,
 		   struct img_error *err)
 {
 	const struct img_layout *l = r->l;
-	uint32_t maxruns = img_fmt_max_runs(l->chunk);
-	size_t maxbody = img_fmt_chunk_meta_len(maxruns) + l->chunk;
-	uint64_t seq = 0, raw_total = 0, stored_total = 0, index_at = 0;
-	uLong ixcrc = crc32(0, Z_NULL, 0); /* over (offset, area, window) as seen */
-	struct img_sha *sha = NULL;
-	int rc = img_sha_new(&sha), have_index = 0;
-	double last = 0;
+	struct seen sn = { .maxruns = img_fmt_max_runs(l->chunk) };
+	sn.maxbody = img_fmt_chunk_meta_len(sn.maxruns) + l->chunk;
+	sn.ixcrc = crc32(0, Z_NULL, 0);
+	int rc = img_sha_new(&sn.sha);
 	if (rc)
 		return img_err_set(err, rc, "out of memory");
 
@@ -358,52 +498,13 @@ static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
 		    (rc = img_fmt_get_prefix(pre, &p, at, err)))
 			goto out;
 		if (!strcmp(p.tag, IMG_TAG_CHNK)) {
-			if (have_index || p.body_len > maxbody || p.body_len < IMG_CHUNK_META_LEN) {
-				rc = img_err_set(err, -IMG_E_CORRUPT,
-						 "chunk record at image offset %llu has length %llu (limit %zu) or follows the index",
-						 (unsigned long long)at,
-						 (unsigned long long)p.body_len, maxbody);
-				goto out;
-			}
-			struct slot *s = &r->slots[seq % r->nslots];
-			if (img_ring_acquire(&r->ring, seq))
+			if ((rc = chunk_record(r, in, &p, at, &sn, pg, err)) == 1)
 				goto stopped;
-			if ((rc = in_read(in, s->rec, p.body_len, "a chunk record", err)))
+			if (rc)
 				goto out;
-			if (p.covered < IMG_CHUNK_META_LEN ||
-			    (uint32_t)crc32(0, s->rec, p.covered) != p.crc) {
-				rc = img_err_set(err, -IMG_E_CORRUPT,
-						 "chunk %llu at image offset %llu fails its checksum: the image is corrupt",
-						 (unsigned long long)seq, (unsigned long long)at);
-				goto out;
-			}
-			if ((rc = img_fmt_get_chunk(s->rec, p.body_len, &s->c, s->runs,
-						    maxruns, l, at, err)))
-				goto out;
-			if (p.covered != img_fmt_chunk_meta_len(s->c.nruns)) {
-				rc = img_err_set(err, -IMG_E_CORRUPT,
-						 "chunk %llu at image offset %llu: checksum does not cover its metadata",
-						 (unsigned long long)seq, (unsigned long long)at);
-				goto out;
-			}
-			s->at = at;
-			s->seq = seq;
-			uint8_t ie[IMG_INDEX_ENTRY_LEN];
-			img_le64(ie, at);
-			img_le32(ie + 8, s->c.area);
-			img_le32(ie + 12, (uint32_t)(s->c.offset / l->chunk));
-			ixcrc = crc32(ixcrc, ie, sizeof(ie));
-			img_sha_update(sha, s->c.digest, 32);
-			raw_total += s->c.raw;
-			stored_total += s->c.stored;
-			if (r->tg[s->c.area].dev >= 0 || r->verify_only)
-				pg->pub.done += s->c.raw;
-			pg->pub.part = l->parts[s->c.area].number;
-			img_ring_publish(&r->ring, seq);
-			seq++;
 			pg->pub.elapsed = img_now() - pg->elapsed_base;
-			if (cb && cb->progress && pg->pub.elapsed - last >= 0.2) {
-				last = pg->pub.elapsed;
+			if (cb && cb->progress && pg->pub.elapsed - sn.last >= 0.2) {
+				sn.last = pg->pub.elapsed;
 				pg->pub.rate = pg->pub.done / (pg->pub.elapsed > 0 ? pg->pub.elapsed : 1);
 				cb->progress(cb->ctx, &pg->pub);
 			}
@@ -413,81 +514,11 @@ static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
 				goto out;
 			}
 		} else if (!strcmp(p.tag, IMG_TAG_INDX)) {
-			/* Stream the index: its entries must be the chunks seen. */
-			uint64_t want = 8 + seq * IMG_INDEX_ENTRY_LEN;
-			if (have_index || p.body_len != want || p.covered != p.body_len) {
-				rc = img_err_set(err, -IMG_E_CORRUPT,
-						 "index at image offset %llu does not match the %llu chunks before it",
-						 (unsigned long long)at, (unsigned long long)seq);
+			if ((rc = index_record(in, &p, at, &sn, err)))
 				goto out;
-			}
-			uint8_t buf[4096];
-			uLong c = crc32(0, Z_NULL, 0), e = crc32(0, Z_NULL, 0);
-			uint64_t left = p.body_len;
-			int firstpiece = 1;
-			while (left) {
-				size_t k = left > sizeof(buf) ? sizeof(buf) : (size_t)left;
-				if ((rc = in_read(in, buf, k, "the index", err)))
-					goto out;
-				c = crc32(c, buf, (uInt)k);
-				if (firstpiece) {
-					if (img_get64(buf) != seq) {
-						rc = img_err_set(err, -IMG_E_CORRUPT,
-								 "index at image offset %llu lists %llu chunks, the image has %llu",
-								 (unsigned long long)at,
-								 (unsigned long long)img_get64(buf),
-								 (unsigned long long)seq);
-						goto out;
-					}
-					e = crc32(e, buf + 8, (uInt)(k - 8));
-					firstpiece = 0;
-				} else {
-					e = crc32(e, buf, (uInt)k);
-				}
-				left -= k;
-			}
-			if ((uint32_t)c != p.crc || e != ixcrc) {
-				rc = img_err_set(err, -IMG_E_CORRUPT,
-						 "index at image offset %llu is damaged or does not match the chunks",
-						 (unsigned long long)at);
-				goto out;
-			}
-			have_index = 1;
-			index_at = at;
 		} else if (!strcmp(p.tag, IMG_TAG_TRLR)) {
-			uint8_t body[IMG_TRAILER_BODY_LEN];
-			struct img_trailer t;
-			uint8_t dg[32];
-			if (!have_index || p.body_len != IMG_TRAILER_BODY_LEN ||
-			    p.covered != p.body_len) {
-				rc = img_err_set(err, -IMG_E_CORRUPT,
-						 "trailer at image offset %llu is malformed or has no index before it",
-						 (unsigned long long)at);
+			if ((rc = trailer_record(in, &p, at, &sn, err)))
 				goto out;
-			}
-			if ((rc = in_read(in, body, sizeof(body), "the trailer", err)))
-				goto out;
-			img_fmt_get_trailer(body, &t);
-			img_sha_final(sha, dg);
-			if ((uint32_t)crc32(0, body, sizeof(body)) != p.crc ||
-			    t.index_offset != index_at || t.chunks != seq ||
-			    t.raw_total != raw_total || t.stored_total != stored_total ||
-			    memcmp(t.digest, dg, 32)) {
-				rc = img_err_set(err, -IMG_E_CORRUPT,
-						 "trailer at image offset %llu does not match the image (damaged image)",
-						 (unsigned long long)at);
-				goto out;
-			}
-			uint8_t extra;
-			ssize_t n = in->src->read(in->src->ctx, &extra, 1);
-			if (n != 0) {
-				rc = n < 0 ? img_err_set(err, (int)n, "cannot read the image: %s",
-							 img_strerror((int)n))
-					   : img_err_set(err, -IMG_E_CORRUPT,
-							 "image has data after its trailer at offset %llu",
-							 (unsigned long long)in->pos);
-				goto out;
-			}
 			break;
 		} else {
 			rc = img_err_set(err, -IMG_E_CORRUPT,
@@ -496,17 +527,75 @@ static int records(struct rst *r, struct in *in, const struct img_callbacks *cb,
 			goto out;
 		}
 	}
-	st->chunks = seq;
+	st->chunks = sn.seq;
 	st->raw_bytes = pg->pub.done; /* what was restored (all of it unless -ap) */
-	st->stored_bytes = stored_total;
+	st->stored_bytes = sn.stored_total;
 	st->image_bytes = in->pos;
 	rc = 0;
 	goto out;
 stopped:
 	rc = img_ring_error(&r->ring, err);
 out:
-	img_sha_free(sha);
+	img_sha_free(sn.sha);
 	return rc;
+}
+
+/* Open and check the targets (r->devs, r->tg) and, for a whole-disk
+ * restore, keep the first disk's image-safe data (*isd, *found as
+ * img_isd_read_dev returns) and write the tables: after this the targets
+ * have changed.  r->devs is owned by r (closed by img_restore). */
+static int open_targets(struct rst *r, const struct img_restore_opts *o,
+			const char *const *disks, size_t ndisks,
+			struct img_isd *isd, int *found, struct img_error *err)
+{
+	const struct img_layout *l = r->l;
+	struct img_error isd_err = {0};
+	int rc;
+	r->devs = calloc(ndisks, sizeof(*r->devs));
+	if (!r->devs)
+		return img_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < ndisks; i++)
+		r->devs[i].fd = -1;
+	rc = o->nmaps ? plan_maps(r, o, disks, ndisks, err)
+		      : plan_whole(r, disks, ndisks, err);
+	if (rc)
+		return rc;
+	/* A whole-disk restore overwrites the area: keep its record. */
+	if (!o->nmaps && r->ndevs &&
+	    (*found = img_isd_read_dev(&r->devs[0], isd, &isd_err)) < 0) {
+		if (err)
+			*err = isd_err;
+		return *found;
+	}
+	/* Validated: from here on the targets change. */
+	for (size_t i = 0; !o->nmaps && i < l->ndisks; i++) {
+		r->wrote = 1;
+		rc = img_table_write(&l->disks[i], &r->devs[i], err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* r->nslots slots with buffers for the largest record of r->l, and the
+ * ring; freed by img_restore also when this fails midway. */
+static int alloc_slots(struct rst *r, struct img_error *err)
+{
+	const struct img_layout *l = r->l;
+	r->slots = calloc(r->nslots, sizeof(*r->slots));
+	if (!r->slots || img_ring_init(&r->ring, r->nslots, 1))
+		return img_err_set(err, -ENOMEM, "out of memory");
+	uint32_t maxruns = img_fmt_max_runs(l->chunk);
+	for (unsigned i = 0; i < r->nslots; i++) {
+		struct slot *s = &r->slots[i];
+		s->rec = malloc(img_fmt_chunk_meta_len(maxruns) + l->chunk);
+		if (posix_memalign((void **)&s->raw, IMG_DIRECT_ALIGN, l->chunk))
+			s->raw = NULL;
+		s->runs = malloc(maxruns * sizeof(*s->runs));
+		if (!s->rec || !s->raw || !s->runs)
+			return img_err_set(err, -ENOMEM, "out of memory");
+	}
+	return 0;
 }
 
 int img_restore(const struct img_restore_opts *o, const struct img_source *src,
@@ -525,7 +614,6 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	unsigned nwk = 0;
 	int rc;
 	struct img_isd isd = {0}; /* the first target's, before any write */
-	struct img_error isd_err = {0};
 	int isd_found = 0;
 
 	if (!st)
@@ -547,34 +635,8 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 	}
 	if (!o->verify_only) {
 		rc = img_disks_pick(&disks, &ndisks, &def, err);
-		if (rc)
+		if (rc || (rc = open_targets(&r, o, disks, ndisks, &isd, &isd_found, err)))
 			goto out;
-		r.devs = calloc(ndisks, sizeof(*r.devs));
-		if (!r.devs) {
-			rc = img_err_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < ndisks; i++)
-			r.devs[i].fd = -1;
-		rc = o->nmaps ? plan_maps(&r, o, disks, ndisks, err)
-			      : plan_whole(&r, disks, ndisks, err);
-		if (rc)
-			goto out;
-		/* A whole-disk restore overwrites the area: keep its record. */
-		if (!o->nmaps && r.ndevs &&
-		    (isd_found = img_isd_read_dev(&r.devs[0], &isd, &isd_err)) < 0) {
-			rc = isd_found;
-			if (err)
-				*err = isd_err;
-			goto out;
-		}
-		/* Validated: from here on the targets change. */
-		for (size_t i = 0; !o->nmaps && i < l->ndisks; i++) {
-			r.wrote = 1;
-			rc = img_table_write(&l->disks[i], &r.devs[i], err);
-			if (rc)
-				goto out;
-		}
 	}
 	for (size_t a = 0; a < l->nparts; a++)
 		if (r.tg[a].dev >= 0 || o->verify_only)
@@ -582,23 +644,8 @@ int img_restore(const struct img_restore_opts *o, const struct img_source *src,
 
 	r.nworkers = img_threads(o->threads);
 	img_pipe_size(l->chunk, l->chunk, &r.nworkers, &r.nslots);
-	r.slots = calloc(r.nslots, sizeof(*r.slots));
-	if (!r.slots || img_ring_init(&r.ring, r.nslots, 1)) {
-		rc = img_err_set(err, -ENOMEM, "out of memory");
+	if ((rc = alloc_slots(&r, err)))
 		goto out;
-	}
-	uint32_t maxruns = img_fmt_max_runs(l->chunk);
-	for (unsigned i = 0; i < r.nslots; i++) {
-		struct slot *s = &r.slots[i];
-		s->rec = malloc(img_fmt_chunk_meta_len(maxruns) + l->chunk);
-		if (posix_memalign((void **)&s->raw, IMG_DIRECT_ALIGN, l->chunk))
-			s->raw = NULL;
-		s->runs = malloc(maxruns * sizeof(*s->runs));
-		if (!s->rec || !s->raw || !s->runs) {
-			rc = img_err_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
-	}
 	for (; nwk < r.nworkers; nwk++)
 		if (pthread_create(&wk[nwk], NULL, worker, &r))
 			break;
