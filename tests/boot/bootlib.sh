@@ -194,14 +194,3 @@ vm_times() {
 }
 # boot_count TAG: how many times a kernel started on the console
 boot_count() { tr -d '\r' <"$WORK/$1.log" | grep -c 'Linux version'; }
-
-# srv_log DIR: the request log of the server in DIR, in $WORK/srvlog
-srv_log() {
-	"$IMGSERV" -log -state="$1/state" -conf=/dev/null >"$WORK/srvlog" 2>&1 || fail "imgserv -log"
-	sed 's/^/#   log: /' "$WORK/srvlog"
-}
-# srv_log_expect REGEX WHAT: a record of the request log matches REGEX
-srv_log_expect() {
-	if grep -Eq -- "$1" "$WORK/srvlog"; then pass "server log: $2"
-	else fail "server log: $2: no record matches /$1/"; fi
-}
