@@ -18,7 +18,7 @@ set -eu
 # test's `ip netns exec` would keep the volume from being finished at
 # umount (the tests run in parallel).
 if [ "$(id -u)" = 0 ] && [ -z "${MKFIXTURE_MNTNS:-}" ] && unshare -m true 2>/dev/null; then
-	MKFIXTURE_MNTNS=1 exec unshare -m --propagation private "$0" "$@"
+	MKFIXTURE_MNTNS=1 exec unshare -m --propagation private sh "$0" "$@"
 fi
 
 case_=$1
