@@ -37,8 +37,7 @@ boot_args = console=ttyS0 imgafter=reboot
 menu = never
 CONF
 
-P=px$$
-P=${P:0:7}
+P=px$$   # the bed's prefix: unique while the test runs (a pid)
 bed_up "$P" 1
 DHCP=$(bed_addr m)     # the site's DHCP server: addresses only
 BOOTSRV=$(bed_addr 1)  # proxyDHCP + TFTP + imgserv

@@ -15,6 +15,16 @@
 
 set -u
 export LC_ALL=C.UTF-8 MTOOLS_SKIP_CHECK=1
+# Tests run in parallel: each runs in a private mount namespace of its own,
+# so that its mounts (ext4, ntfs-3g's FUSE, tmpfs) are never copied into
+# the mount namespace another test's `ip netns exec` makes meanwhile: such a
+# copy keeps a FUSE volume from being finished at umount and a loop device
+# busy.  Namespaces of a test bed are then bind-mounted in this namespace
+# only, and go with it.
+if [ "$(id -u)" = 0 ] && [ -z "${E2E_MNTNS:-}" ] && unshare -m true 2>/dev/null; then
+	export E2E_MNTNS=1
+	exec unshare -m --propagation private "$BASH" "$0" "$@"
+fi
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FIXTURES=${FIXTURES:-$(cd "$E2E_DIR/../fixtures" && pwd)}
@@ -28,6 +38,7 @@ E2E_FAILS=0
 E2E_CHECKS=0
 E2E_LOOPS=()
 E2E_MOUNTS=()
+E2E_PORTS=()
 WORK=""
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -45,6 +56,9 @@ e2e_cleanup() {
 	done
 	for i in "${E2E_LOOPS[@]}"; do
 		losetup -d "$i" 2>/dev/null
+	done
+	for i in "${E2E_PORTS[@]}"; do
+		rm -rf "${PORTS_DIR:?}/$i"
 	done
 	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
 		if [ "${KEEP:-0}" = 1 ] && [ $rc != 0 ]; then
@@ -152,6 +166,29 @@ expect_fail() {
 	shift
 	expect_rc 1 "$what"
 	for r in "$@"; do expect_err "$r" "$what"; done
+}
+
+# wait_until SECS CMD...: runs CMD (its stderr dropped) every 0.1 s until
+# it succeeds; 1 when it did not within SECS.  For everything another
+# process does in its own time: never read its output once and hope.
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	while :; do
+		"$@" 2>/dev/null && return 0
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+}
+# proc_gone PID: the process has ended
+proc_gone() { ! kill -0 "$1" 2>/dev/null; }
+# wait_for_line FILE REGEX SECS: until a line of FILE (a log, a status
+# file another process writes) matches REGEX (ERE); 1 when not within SECS
+wait_for_line() { wait_until "$3" grep -Eq -- "$2" "$1"; }
+# expect_line FILE REGEX SECS WHAT: wait_for_line as an assertion
+expect_line() {
+	if wait_for_line "$1" "$2" "$3"; then pass "$4"
+	else fail "$4: no line of $(basename "$1") matches /$2/ within $3 s (last: $(tail -2 "$1" 2>/dev/null | tr '\n' ' '))"; fi
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
@@ -271,28 +308,60 @@ IMGSERV=${IMGSERV:-$(dirname "${IMG:-/nonexistent}")/imgserv}
 PROTOCLIENT="$E2E_DIR/protoclient.py"
 E2E_SERVERS=()
 srv_start() {
-	local dir=$1 port i
+	local dir=$1 try
 	shift
 	[ -x "$IMGSERV" ] || fatal "no imgserv binary at $IMGSERV"
 	mkdir -p "$dir"
 	[ -f "$dir/imgserv.conf" ] || : >"$dir/imgserv.conf"
-	for i in $(seq 50); do
-		port=$((20000 + RANDOM % 9000))
-		ss -Hltn "sport = :$port" 2>/dev/null | grep -q . || break
-	done
-	"$IMGSERV" -foreground -i:127.0.0.1 -port="$port" -store="$dir/store" \
-		-state="$dir/state" -conf="$dir/imgserv.conf" -pidfile="$dir/pid" \
-		"$@" 2>>"$dir/log" &
-	SRV_PID=$!
-	SRV_PORT=$port
-	E2E_SERVERS+=("$SRV_PID")
-	for i in $(seq 100); do
-		"$IMGSERV" -status -i "127.0.0.1:$port" -conf=/dev/null >/dev/null 2>&1 && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.1
+	for try in 1 2 3 4 5; do
+		free_port
+		"$IMGSERV" -foreground -i:127.0.0.1 -port="$PORT" -store="$dir/store" \
+			-state="$dir/state" -conf="$dir/imgserv.conf" -pidfile="$dir/pid" \
+			"$@" 2>>"$dir/log" &
+		SRV_PID=$!
+		SRV_PORT=$PORT
+		E2E_SERVERS+=("$SRV_PID")
+		SRV_UP=0
+		wait_until 30 srv_up
+		[ $SRV_UP = 1 ] && return 0
+		kill -0 "$SRV_PID" 2>/dev/null && break
+		# a process outside the tests took the port meanwhile
+		tail -1 "$dir/log" | grep -q "port $PORT: Address already in use" || break
+		note "port $PORT was taken meanwhile, another one"
 	done
 	sed 's/^/#   server: /' "$dir/log"
-	fatal "imgserv did not start on port $port"
+	fatal "imgserv did not start on port $SRV_PORT"
+}
+# srv_up: 0 when the server srv_start started answers (SRV_UP=1) or has
+# exited
+srv_up() {
+	"$IMGSERV" -status -i "127.0.0.1:$SRV_PORT" -conf=/dev/null >/dev/null 2>&1 && SRV_UP=1 && return 0
+	! kill -0 "$SRV_PID" 2>/dev/null
+}
+# free_port: sets PORT to a TCP port that nothing listens on and no other
+# test reserved: tests run in parallel, and a port that is free when one
+# test looks may be taken by another before its server binds.  A directory
+# PORTS_DIR/PORT holding the owner's pid is the reservation (mkdir is
+# atomic), given up at exit; one whose owner is gone is taken over.
+PORTS_DIR=${PORTS_DIR:-/tmp/img-test-ports}
+free_port() {
+	local p i owner
+	mkdir -p "$PORTS_DIR" || fatal "cannot create $PORTS_DIR"
+	for i in $(seq 500); do
+		p=$((20000 + RANDOM % 12000))
+		ss -Hltun "sport = :$p" 2>/dev/null | grep -q . && continue
+		if ! mkdir "$PORTS_DIR/$p" 2>/dev/null; then
+			owner=$(cat "$PORTS_DIR/$p/pid" 2>/dev/null)
+			[ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null || continue
+			rm -rf "${PORTS_DIR:?}/$p"
+			mkdir "$PORTS_DIR/$p" 2>/dev/null || continue
+		fi
+		echo $$ >"$PORTS_DIR/$p/pid"
+		E2E_PORTS+=("$p")
+		PORT=$p
+		return 0
+	done
+	fatal "no free TCP port in 20000-31999"
 }
 # srv_stat PORT NAME: one statistic of a running server
 srv_stat() {
@@ -304,6 +373,25 @@ expect_stat() {
 	v=$(srv_stat "$1" "$2")
 	if [ "$v" = "$3" ]; then pass "server statistic $2 is $3"
 	else fail "server statistic $2 is '$v', expected $3"; fi
+}
+# srv_log DIR: the request log of the server in DIR (imgserv -log), in
+# $WORK/srvlog
+srv_log() {
+	SRV_LOG_DIR=$1
+	"$IMGSERV" -log -state="$1/state" -conf=/dev/null >"$WORK/srvlog" 2>&1 || fail "imgserv -log"
+	sed 's/^/#   log: /' "$WORK/srvlog"
+}
+# srv_log_has REGEX: a record of srv_log's server matches REGEX (read anew)
+srv_log_has() {
+	"$IMGSERV" -log -state="$SRV_LOG_DIR/state" -conf=/dev/null >"$WORK/srvlog" 2>/dev/null &&
+		grep -Eq -- "$1" "$WORK/srvlog"
+}
+# srv_log_expect REGEX WHAT: a record of the request log matches REGEX.
+# The server records a request when it is done with it, which may be after
+# its client went on: the log is read again until it matches (30 s).
+srv_log_expect() {
+	if grep -Eq -- "$1" "$WORK/srvlog" || wait_until 30 srv_log_has "$1"; then pass "server log: $2"
+	else fail "server log: $2: no record matches /$1/"; fi
 }
 # mkkey FILE: a fresh site key
 mkkey() { head -c 32 /dev/urandom | base64 >"$1" && chmod 600 "$1"; }
@@ -408,14 +496,7 @@ sess_expect_err() {
 }
 # sess_wait_for TAG REGEX SECS: waits until TAG's stderr matches REGEX
 # (any line, ERE, any case); 1 when it did not within SECS
-sess_wait_for() {
-	local end=$((SECONDS + $3))
-	while [ $SECONDS -lt $end ]; do
-		grep -Eiq -- "$2" "$WORK/$1.err" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+sess_wait_for() { wait_until "$3" grep -Eiq -- "$2" "$WORK/$1.err"; }
 # sess_written FILE: bytes allocated in a (sparse) target file
 sess_written() { echo $(($(stat -c %b "$1") * 512)); }
 # sess_group NAME: the group img-protocol(7) gives NAME, computed without img

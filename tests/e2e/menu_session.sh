@@ -16,8 +16,7 @@ menu_init
 copy_fixture gpt small "$WORK/src.img"
 orig=$(sha "$WORK/src.img")
 size=$(fsize "$WORK/src.img")
-P=ms$$
-P=${P:0:7}
+P=ms$$   # the bed's prefix: unique while the test runs (a pid)
 N=e2e-menu
 G=$(sess_group "$N")
 bed_up "$P" 2

@@ -107,8 +107,8 @@ expect_fail "session work" "session name 'room/1'"
 sed 's/^/#   /' "$WORK/st"
 grep -q "$M1.*lab/c.img" "$WORK/st" && pass "stations: last image of $M1 is lab/c.img" ||
 	fail "stations list lacks $M1 with lab/c.img"
-"$IMGSERV" -log -state="$WORK/a/state" -conf=/dev/null >"$WORK/log" 2>&1
-grep -q "  auto  remote/b.img  .*referred" "$WORK/log" && pass "log: the referral" || fail "log lacks the referral"
-grep -Eq "  report  lab/c.img  .*  ok" "$WORK/log" && pass "log: the reported result" || fail "log lacks the report"
-grep -Eq "  report  .*failed" "$WORK/log" && pass "log: the failed session work" || fail "log lacks the failed report"
+srv_log "$WORK/a"
+srv_log_expect "  auto  remote/b.img  .*referred" "the referral"
+srv_log_expect "  report  lab/c.img  .*  ok" "the reported result"
+srv_log_expect "  report  .*failed" "the failed session work"
 e2e_finish

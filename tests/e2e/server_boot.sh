@@ -17,10 +17,8 @@ S="$WORK/s"
 mkdir -p "$S/boot"
 head -c 300000 /dev/urandom >"$S/boot/vmlinuz"
 head -c 700000 /dev/urandom >"$S/boot/initrd.img"
-for i in $(seq 50); do
-	HP=$((29000 + RANDOM % 9000))
-	ss -Hltn "sport = :$HP" 2>/dev/null | grep -q . || break
-done
+free_port
+HP=$PORT
 cat >"$S/imgserv.conf" <<CONF
 boot_args = console=ttyS0 imgafter=reboot
 rule = mac=$M3 action=none menu=hotkey
@@ -122,8 +120,7 @@ run_img -auto "$A" -mac=$M4 -disk="$WORK/t4.img"
 expect_rc 0 "img -auto restores by rule"
 get "$U/boot.ipxe?mac=$M4"
 script_is "rule restore already done" local
-grep -q 'already has lab/pc.img' "$S/log" && pass "the log says why: already has the image" ||
-	fail "log: $(grep "$M4" "$S/log" | tail -2)"
+expect_line "$S/log" 'already has lab/pc.img' 30 "the log says why: already has the image"
 
 # 6. menu policy: per rule (hotkey), then globally (always) after SIGHUP
 get "$U/boot.ipxe?mac=$M3"
@@ -134,7 +131,7 @@ get "$U/boot.ipxe?mac=$M2"
 script_is "no rule, global menu never" local
 printf 'menu = always\nmenu_wait = 5\n' >>"$S/imgserv.conf"
 kill -HUP "$SRV_PID"
-for i in $(seq 50); do grep -q 'configuration reloaded' "$S/log" && break; sleep 0.1; done
+wait_for_line "$S/log" 'configuration reloaded' 30
 get "$U/boot.ipxe?mac=$M2"
 script_is "global menu=always after reload" menu
 get "$U/boot.ipxe?mac=$M3"
@@ -144,9 +141,8 @@ has '^prompt --key m --timeout 5000 ' && pass "menu_wait applies to the hot key"
 # 7. a bad menu value keeps the running configuration
 echo 'menu = sometimes' >>"$S/imgserv.conf"
 kill -HUP "$SRV_PID"
-for i in $(seq 50); do grep -q 'reload failed' "$S/log" && break; sleep 0.1; done
-grep -q 'reload failed.*menu takes never, always or hotkey' "$S/log" && pass "bad menu= refused on reload, naming the values" ||
-	fail "log: $(tail -2 "$S/log")"
+expect_line "$S/log" 'reload failed.*menu takes never, always or hotkey' 30 \
+	"bad menu= refused on reload, naming the values"
 get "$U/boot.ipxe?mac=$M2"
 script_is "after a refused reload" menu
 
@@ -156,24 +152,26 @@ mv "$S/boot/vmlinuz" "$S/boot/vmlinuz.away"
 	fail "imgserv -work $M2 restore"
 get "$U/boot.ipxe?mac=$M2"
 script_is "work without an environment on the server" local
-grep -q "boot.*failed: local disk: the imaging environment is missing (put vmlinuz and initrd.img in $S/boot" "$S/log" &&
-	pass "the log names the missing environment and its directory" || fail "log: $(tail -2 "$S/log")"
+expect_line "$S/log" "boot.*failed: local disk: the imaging environment is missing \\(put vmlinuz and initrd.img in $S/boot" 30 \
+	"the log names the missing environment and its directory"
 get "$U/boot/vmlinuz"
 [ "$CODE" = 404 ] && pass "GET of a missing kernel: 404" || fail "missing kernel: HTTP $CODE"
 mv "$S/boot/vmlinuz.away" "$S/boot/vmlinuz"
 
 # 9. the request log holds the boot requests
-"$IMGSERV" -log -state="$S/state" -conf=/dev/null >"$WORK/log"
-n=$(grep -c ' boot ' "$WORK/log")
+# (the server records a request when done with it: read until complete)
+boot_records() { n=$("$IMGSERV" -log -state="$S/state" -conf=/dev/null | tee "$WORK/log" | grep -c ' boot '); [ "$n" -ge 20 ]; }
+wait_until 30 boot_records
 [ "$n" -ge 20 ] && pass "request log: $n boot records" || fail "request log has $n boot records"
-grep -q " boot .*initrd.img .*700000 .*ok" "$WORK/log" && pass "the initrd download is logged with its size" ||
-	fail "log: $(grep initrd "$WORK/log" | head -2)"
+srv_log "$S" >/dev/null
+srv_log_expect " boot .*initrd.img .*700000 .*ok" "the initrd download is logged with its size"
 
 # 10. a boot endpoint port in use: the server says so and does not start
-"$IMGSERV" -foreground -i:127.0.0.1 -port=$((SRV_PORT + 1)) -http="$HP" -store="$S/store2" \
+free_port
+"$IMGSERV" -foreground -i:127.0.0.1 -port="$PORT" -http="$HP" -store="$S/store2" \
 	-state="$S/state2" -conf=/dev/null -pidfile="$S/pid2" >"$WORK/out2" 2>&1 &
 p2=$!
-for i in $(seq 50); do kill -0 $p2 2>/dev/null || break; sleep 0.1; done
+wait_until 30 proc_gone $p2
 if kill -0 $p2 2>/dev/null; then
 	kill $p2
 	fail "a second server on the same http port kept running"

@@ -9,7 +9,8 @@ e2e_init server_daemon
 INIT="$E2E_DIR/../../server/imgserv.init"
 copy_fixture gpt small "$WORK/src.img"
 mkkey "$WORK/key"
-port=$((20000 + RANDOM % 9000))
+free_port
+port=$PORT
 D=$WORK/d
 mkdir -p "$D"
 write_conf() {

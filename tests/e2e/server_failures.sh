@@ -17,6 +17,10 @@ good=$(sha "$WORK/srv/store/lab/a.img")
 cp "$WORK/srv/store/lab/a.img" "$WORK/a.img"
 size=$(fsize "$WORK/a.img")
 leftovers() { find "$WORK/srv/store" -name '.img-upload-*' | wc -l; }
+# settled: no upload in progress (the server removes an abandoned one's
+# temporary file when it notices, in its own time)
+settled() { [ "$(leftovers)" = 0 ]; }
+uploading() { [ "$(leftovers)" != 0 ]; }
 intact() { # intact WHAT
 	[ "$(sha "$WORK/srv/store/lab/a.img")" = "$good" ] && pass "$1: stored image intact" ||
 		fail "$1: stored image changed"
@@ -27,29 +31,28 @@ intact() { # intact WHAT
 # 1. the client dies half-way
 python3 "$PROTOCLIENT" "$S" put-partial "$WORK/key" lab/a.img "$WORK/a.img" $((size / 2)) >"$WORK/p1" 2>&1 ||
 	fail "partial upload client: $(cat "$WORK/p1")"
-sleep 1
+wait_until 30 settled
 intact "client dropped half-way"
-grep -q 'put lab/a.img: failed' "$WORK/srv/log" && pass "server logged the failed upload" ||
-	fail "server log has no failed upload"
+expect_line "$WORK/srv/log" 'put lab/a.img: failed' 30 "server logged the failed upload"
 
 # 1b. the capture itself fails after the server accepted the upload:
 # img sends ABORT with its reason, which the server logs
 run_img -makep "$S" lab/a.img -key="$WORK/key" -disk="$WORK/no-such-disk.img"
 expect_fail "capture of a missing disk onto the server" "no-such-disk"
-grep -q 'put lab/a.img: failed: the client gave up: .*no-such-disk' "$WORK/srv/log" &&
-	pass "server logged the client's reason for giving up" ||
-	fail "server log lacks the ABORT reason: $(grep 'put lab/a.img' "$WORK/srv/log" | tail -1)"
+expect_line "$WORK/srv/log" 'put lab/a.img: failed: the client gave up: .*no-such-disk' 30 \
+	"server logged the client's reason for giving up (the ABORT reason)"
+wait_until 30 settled
 intact "capture failed after the upload began"
 
 # 2. img itself killed during an upload of a large stream
 copy_fixture gpt large "$WORK/big.img"
 "$IMG" -makep "$S" lab/a.img -key="$WORK/key" -disk="$WORK/big.img" -comp=9 >"$WORK/k.out" 2>&1 &
 kp=$!
-for i in $(seq 100); do [ "$(leftovers)" != 0 ] && break; sleep 0.05; done
-sleep 0.3
+wait_until 30 uploading
+sleep 0.3   # well into the upload
 kill -9 "$kp" 2>/dev/null
 wait "$kp" 2>/dev/null
-sleep 1
+wait_until 30 settled
 intact "img killed during upload"
 
 # 3. a corrupt stream (one byte flipped inside the chunk data)
@@ -63,7 +66,7 @@ intact "corrupt stream"
 # 4. the server killed during an upload; the next start sweeps the leftover
 python3 "$PROTOCLIENT" "$S" put-hold "$WORK/key" lab/a.img "$WORK/a.img" 200000 30 >/dev/null 2>&1 &
 hp=$!
-for i in $(seq 50); do [ "$(leftovers)" != 0 ] && break; sleep 0.1; done
+wait_until 30 uploading
 [ "$(leftovers)" != 0 ] && pass "upload in progress is a temporary file" ||
 	fail "no temporary file during the upload"
 kill -9 "$SRV_PID"
@@ -75,8 +78,7 @@ wait "$hp" 2>/dev/null
 srv_start "$WORK/srv" -key="$WORK/key"
 S=127.0.0.1:$SRV_PORT
 intact "server restarted"
-grep -q 'removed unfinished uploads' "$WORK/srv/log" && pass "restart says it swept the leftover" ||
-	fail "restart did not report the sweep"
+expect_line "$WORK/srv/log" 'removed unfinished uploads' 30 "restart says it swept the leftover"
 blank "$WORK/dst.img" "$(fsize "$WORK/src.img")"
 run_img -restorep "$S" lab/a.img -disk="$WORK/dst.img"
 expect_rc 0 "restore after all that"

@@ -12,8 +12,7 @@ e2e_init session_basic
 copy_fixture gpt small "$WORK/src.img"
 orig=$(sha "$FIXTURE")
 size=$(fsize "$WORK/src.img")
-P=sb$$
-P=${P:0:7}
+P=sb$$   # the bed's prefix: unique while the test runs (a pid)
 N=e2e-basic
 T=100   # bound of every img run, seconds
 

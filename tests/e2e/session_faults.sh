@@ -17,8 +17,7 @@ e2e_init session_faults
 
 copy_fixture gpt small "$WORK/src.img"
 size=$(fsize "$WORK/src.img")
-P=sf$$
-P=${P:0:7}
+P=sf$$   # the bed's prefix: unique while the test runs (a pid)
 N=e2e-faults
 T=120   # bound of every img run, seconds
 # the master's delay between packets in the kill scenario, so that the

@@ -11,8 +11,7 @@
 # master reports them failed and exits 1.
 . "$(dirname "$0")/lib.sh"
 e2e_init session_hostile
-P=sh$$
-P=${P:0:7}
+P=sh$$   # the bed's prefix: unique while the test runs (a pid)
 N=e2e-hostile
 T=150
 copy_fixture gpt small "$WORK/src.img"

@@ -20,8 +20,7 @@ e2e_init session_server
 copy_fixture gpt small "$WORK/src.img"
 size=$(fsize "$WORK/src.img")
 mkkey "$WORK/key"
-P=sv$$
-P=${P:0:7}
+P=sv$$   # the bed's prefix: unique while the test runs (a pid)
 N=e2e-server
 T=100    # bound of a receiver's run in the first session, seconds
 TSLOW=200  # bound in the catch-up session (20 MiB at 2 Mbit/s is ~90 s)

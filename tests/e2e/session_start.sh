@@ -16,8 +16,7 @@ e2e_init session_start
 
 copy_fixture mbr small "$WORK/src.img"
 size=$(fsize "$WORK/src.img")
-P=ss$$
-P=${P:0:7}
+P=ss$$   # the bed's prefix: unique while the test runs (a pid)
 T=90    # bound of every img run, seconds
 THROTTLE=${THROTTLE:-1}   # keeps the late registrant's first session running
 

@@ -13,8 +13,7 @@ e2e_init session_two
 
 copy_fixture gpt small "$WORK/srcA.img"
 copy_fixture mbr small "$WORK/srcB.img"
-P=s2$$
-P=${P:0:7}
+P=s2$$   # the bed's prefix: unique while the test runs (a pid)
 A=e2e-two-a
 B=e2e-two-b
 T=120

@@ -9,8 +9,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 BED="$here/netbed.sh"
 MC="$here/mcast.py"
-P=nbst$$
-P=${P:0:8}
+P=nb$$   # unique while this test runs (pids are at most 5 digits here)
 fails=0 checks=0
 ok() { echo "ok - $*"; checks=$((checks + 1)); }
 bad() { echo "FAIL - $*"; checks=$((checks + 1)); fails=$((fails + 1)); }

@@ -13,6 +13,13 @@
 #   prep=    a step test_partfmt.c does itself (ntfs-dirty)
 # Exit 77 with the reason on stderr when a tool or feature is missing.
 set -eu
+# Its own private mount namespace: the NTFS cases fill the volume through
+# ntfs-3g (FUSE), and a copy of that mount in the namespace of another
+# test's `ip netns exec` would keep the volume from being finished at
+# umount (the tests run in parallel).
+if [ "$(id -u)" = 0 ] && [ -z "${MKFIXTURE_MNTNS:-}" ] && unshare -m true 2>/dev/null; then
+	MKFIXTURE_MNTNS=1 exec unshare -m --propagation private sh "$0" "$@"
+fi
 
 case_=$1
 dir=$2
