@@ -37,6 +37,7 @@
 
 #include "base/bytes.h"
 #include "disk.h"
+#include "gpt.h"
 #include "internal.h"
 #include "isd.h"
 
@@ -407,16 +408,15 @@ static int gpt_place(const struct img_dev *d, uint8_t *sec, struct img_error *er
 	int rc = img_dev_read(d, sec, ss, ss, err);
 	if (rc)
 		return rc;
-	uint32_t hsize = img_get32(sec + 12), hcrc = img_get32(sec + 16);
-	if (memcmp(sec, "EFI PART", 8) || hsize < 92 || hsize > ss)
+	struct img_gpt_hdr h;
+	enum img_gpt_bad bad = img_gpt_hdr_parse(sec, ss, &h);
+	if (bad == IMG_GPT_MISSING)
 		return no_room(d, err, "its protective MBR announces a GPT, but the primary GPT header is missing");
-	img_le32(sec + 16, 0);
-	if ((uint32_t)crc32(0, sec, hsize) != hcrc || img_get64(sec + 24) != 1)
+	if (bad == IMG_GPT_DAMAGED || h.my_lba != 1)
 		return no_room(d, err, "the primary GPT header is damaged");
-	uint64_t elba = img_get64(sec + 72);
-	uint32_t n = img_get32(sec + 80), esz = img_get32(sec + 84), ecrc = img_get32(sec + 88);
-	if (esz < 128 || esz > 4096 || esz % 8 || n == 0 || n > 4096 || elba < 2 ||
-	    elba > IMG_ISD_OFFSET / ss)
+	uint64_t elba = h.entries_lba;
+	uint32_t n = h.nentries, esz = h.entry_size, ecrc = h.entries_crc;
+	if (bad == IMG_GPT_ENTRIES || elba < 2 || elba > IMG_ISD_OFFSET / ss)
 		return no_room(d, err, "the primary GPT header's entry array is invalid or lies beyond 1 MiB");
 	uint64_t eoff = elba * ss, elen = (uint64_t)n * esz;
 	if (eoff + elen > IMG_ISD_OFFSET) {

@@ -17,10 +17,10 @@
 
 #include "base/bytes.h"
 #include "format.h"
+#include "gpt.h"
 #include "internal.h"
 #include "table.h"
 
-#define GPT_HDR_MIN 92
 
 static char parted_msg[256];
 
@@ -80,44 +80,6 @@ static void guid_str(const uint8_t *g, char *out, size_t cap)
 		 g[11], g[12], g[13], g[14], g[15]);
 }
 
-struct gpt_hdr {
-	uint32_t size;
-	uint64_t my_lba, alt_lba, first_usable, last_usable, entries_lba;
-	uint32_t nentries, entry_size;
-};
-
-/* Parse and check a GPT header sector; entries are not read here. */
-static int gpt_parse(const uint8_t *s, uint32_t sector, struct gpt_hdr *h)
-{
-	if (memcmp(s, "EFI PART", 8) != 0)
-		return -1;
-	h->size = img_get32(s + 12);
-	if (h->size < GPT_HDR_MIN || h->size > sector)
-		return -1;
-	uint8_t tmp[4096];
-	memcpy(tmp, s, h->size);
-	memset(tmp + 16, 0, 4);
-	if ((uint32_t)crc32(0, tmp, h->size) != img_get32(s + 16))
-		return -1;
-	h->my_lba = img_get64(s + 24);
-	h->alt_lba = img_get64(s + 32);
-	h->first_usable = img_get64(s + 40);
-	h->last_usable = img_get64(s + 48);
-	h->entries_lba = img_get64(s + 72);
-	h->nentries = img_get32(s + 80);
-	h->entry_size = img_get32(s + 84);
-	if (h->entry_size < 128 || h->entry_size > 4096 || h->entry_size % 8 ||
-	    h->nentries == 0 || h->nentries > 4096)
-		return -1;
-	return 0;
-}
-
-static uint32_t gpt_entries_len(const struct gpt_hdr *h, uint32_t sector)
-{
-	uint64_t n = (uint64_t)h->nentries * h->entry_size;
-	return (uint32_t)((n + sector - 1) / sector * sector);
-}
-
 /* Capture a GPT disk's sectors: protective MBR, both headers and both
  * entry arrays.  Fills type GUID and attributes of parts [first..]. */
 static int gpt_capture(const struct img_dev *dev, struct img_layout *l,
@@ -126,20 +88,20 @@ static int gpt_capture(const struct img_dev *dev, struct img_layout *l,
 	struct img_disk *d = &l->disks[di];
 	uint32_t ss = dev->sector;
 	uint8_t *sec = malloc(ss);
-	struct gpt_hdr h, b;
+	struct img_gpt_hdr h, b;
 	int rc;
 	if (!sec)
 		return img_err_set(err, -ENOMEM, "out of memory");
 	rc = img_dev_read(dev, sec, ss, ss, err);
 	if (rc)
 		goto out;
-	if (gpt_parse(sec, ss, &h) || h.my_lba != 1 ||
+	if (img_gpt_hdr_parse(sec, ss, &h) || h.my_lba != 1 ||
 	    h.entries_lba < 2 || h.alt_lba * ss >= dev->size) {
 		rc = img_err_set(err, -IMG_E_TABLE,
 				 "disk %s: primary GPT header is invalid", dev->path);
 		goto out;
 	}
-	uint32_t elen = gpt_entries_len(&h, ss);
+	uint32_t elen = img_gpt_entries_len(&h, ss);
 	if (elen > IMG_RAWSECT_MAX ||
 	    (h.entries_lba + elen / ss) * ss > dev->size) {
 		rc = img_err_set(err, -IMG_E_TABLE,
@@ -154,7 +116,7 @@ static int gpt_capture(const struct img_dev *dev, struct img_layout *l,
 	rc = img_dev_read(dev, sec, ss, h.alt_lba * ss, err);
 	if (rc)
 		goto out;
-	if (gpt_parse(sec, ss, &b) == 0 && b.my_lba == h.alt_lba &&
+	if (img_gpt_hdr_parse(sec, ss, &b) == 0 && b.my_lba == h.alt_lba &&
 	    b.entries_lba * ss + elen <= dev->size) {
 		if ((rc = add_raw(d, b.entries_lba * ss, elen, dev, err)) ||
 		    (rc = add_raw(d, h.alt_lba * ss, ss, dev, err)))
@@ -427,9 +389,9 @@ static int gpt_write_moved(const struct img_disk *d, const struct img_dev *dev,
 {
 	uint32_t ss = d->sector;
 	const struct img_rawsect *pmbr = &d->raw[0], *ph = &d->raw[1], *pe = &d->raw[2];
-	struct gpt_hdr h;
+	struct img_gpt_hdr h;
 	int rc;
-	if (gpt_parse(ph->data, ss, &h))
+	if (img_gpt_hdr_parse(ph->data, ss, &h))
 		return img_err_set(err, -IMG_E_CORRUPT,
 				   "image disk: its primary GPT header is invalid");
 	uint64_t last = dev->size / ss - 1;
