@@ -310,6 +310,74 @@ static void fill_header_info(struct img_layout *l, const struct img_make_opts *o
 	l->level = o->level;
 }
 
+/* Write the image header for l to sink; its size counts in st. */
+static int make_header(const struct img_layout *l, const struct img_sink *sink,
+		       struct img_stats *st, struct img_error *err)
+{
+	struct img_wbuf hb = { .max = IMG_HEAD_MAX };
+	int rc = img_fmt_put_header(&hb, l, err);
+	if (!rc && (rc = sink->write(sink->ctx, hb.p, hb.len)))
+		img_err_set(err, rc, "cannot write the image header: %s",
+			    img_strerror(rc));
+	st->image_bytes = hb.len;
+	free(hb.p);
+	return rc;
+}
+
+/* Size the pipeline for m->l, open the disks and allocate the slots and the
+ * ring.  On failure what was made stays in m for make_free(). */
+static int make_alloc(struct make *m, const char *const *disks, unsigned threads,
+		      unsigned maxworkers, struct img_error *err)
+{
+	const struct img_layout *l = m->l;
+	m->nworkers = img_threads(threads);
+	if (m->nworkers > maxworkers)
+		m->nworkers = maxworkers;
+	img_pipe_size(l->chunk, img_codec_bound(l->chunk), &m->nworkers, &m->nslots);
+	m->devs = calloc(l->ndisks, sizeof(*m->devs));
+	m->slots = calloc(m->nslots, sizeof(*m->slots));
+	if (!m->devs || !m->slots || img_ring_init(&m->ring, m->nslots, IMG_READERS))
+		return img_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < l->ndisks; i++)
+		m->devs[i].fd = -1;
+	for (size_t i = 0; i < l->ndisks; i++) {
+		int rc = img_dev_open(&m->devs[i], disks[i], 0, err);
+		if (rc)
+			return rc;
+		(void)posix_fadvise(m->devs[i].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	}
+	m->isd_blank = l->ndisks > 0 && img_isd_present(&m->devs[0]);
+	uint32_t maxruns = img_fmt_max_runs(l->chunk);
+	for (unsigned i = 0; i < m->nslots; i++) {
+		struct slot *s = &m->slots[i];
+		if (posix_memalign((void **)&s->in, IMG_DIRECT_ALIGN, l->chunk))
+			s->in = NULL;
+		s->runs = malloc(maxruns * sizeof(*s->runs));
+		s->rec = malloc(IMG_PREFIX_LEN + img_fmt_chunk_meta_len(maxruns) +
+				img_codec_bound(l->chunk));
+		if (!s->in || !s->runs || !s->rec)
+			return img_err_set(err, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Free what make_alloc made (threads already joined). */
+static void make_free(struct make *m)
+{
+	if (m->slots)
+		for (unsigned i = 0; i < m->nslots; i++) {
+			free(m->slots[i].in);
+			free(m->slots[i].runs);
+			free(m->slots[i].rec);
+		}
+	free(m->slots);
+	if (m->devs)
+		for (size_t i = 0; i < m->l->ndisks; i++)
+			img_dev_close(&m->devs[i]);
+	free(m->devs);
+	img_ring_destroy(&m->ring);
+}
+
 int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 	     const struct img_callbacks *cb, struct img_stats *st,
 	     struct img_error *err)
@@ -344,56 +412,17 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 	if (rc)
 		goto out_nol;
 	fill_header_info(l, o);
-
-	struct img_wbuf hb = { .max = IMG_HEAD_MAX };
-	rc = img_fmt_put_header(&hb, l, err);
-	if (!rc && (rc = sink->write(sink->ctx, hb.p, hb.len)))
-		img_err_set(err, rc, "cannot write the image header: %s",
-			    img_strerror(rc));
-	st->image_bytes = hb.len;
-	free(hb.p);
-	if (rc)
+	m.l = l;
+	if ((rc = make_header(l, sink, st, err)))
 		goto out;
 
 	for (size_t i = 0; i < l->nparts; i++)
 		pg.pub.total += l->parts[i].used;
 	pg.pub.phase = "capture";
-
-	m.l = l;
 	m.level = o->level;
 	m.codec = o->codec;
-	m.nworkers = img_threads(o->threads);
-	if (m.nworkers > IMG_ARRAY_SIZE(wk))
-		m.nworkers = IMG_ARRAY_SIZE(wk);
-	img_pipe_size(l->chunk, img_codec_bound(l->chunk), &m.nworkers, &m.nslots);
-	m.devs = calloc(l->ndisks, sizeof(*m.devs));
-	m.slots = calloc(m.nslots, sizeof(*m.slots));
-	if (!m.devs || !m.slots || img_ring_init(&m.ring, m.nslots, IMG_READERS)) {
-		rc = img_err_set(err, -ENOMEM, "out of memory");
+	if ((rc = make_alloc(&m, disks, o->threads, IMG_ARRAY_SIZE(wk), err)))
 		goto out;
-	}
-	for (size_t i = 0; i < l->ndisks; i++)
-		m.devs[i].fd = -1;
-	for (size_t i = 0; i < l->ndisks; i++) {
-		rc = img_dev_open(&m.devs[i], disks[i], 0, err);
-		if (rc)
-			goto out;
-		(void)posix_fadvise(m.devs[i].fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	}
-	m.isd_blank = l->ndisks > 0 && img_isd_present(&m.devs[0]);
-	uint32_t maxruns = img_fmt_max_runs(l->chunk);
-	for (unsigned i = 0; i < m.nslots; i++) {
-		struct slot *s = &m.slots[i];
-		if (posix_memalign((void **)&s->in, IMG_DIRECT_ALIGN, l->chunk))
-			s->in = NULL;
-		s->runs = malloc(maxruns * sizeof(*s->runs));
-		s->rec = malloc(IMG_PREFIX_LEN + img_fmt_chunk_meta_len(maxruns) +
-				img_codec_bound(l->chunk));
-		if (!s->in || !s->runs || !s->rec) {
-			rc = img_err_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
-	}
 	m.nreaders = IMG_READERS;
 	for (; nrd < IMG_READERS; nrd++) {
 		ra[nrd] = (struct reader_arg){ &m, nrd };
@@ -419,18 +448,7 @@ out:
 		for (unsigned i = 0; i < nwk; i++)
 			pthread_join(wk[i], NULL);
 	}
-	if (m.slots)
-		for (unsigned i = 0; i < m.nslots; i++) {
-			free(m.slots[i].in);
-			free(m.slots[i].runs);
-			free(m.slots[i].rec);
-		}
-	free(m.slots);
-	if (m.devs)
-		for (size_t i = 0; i < l->ndisks; i++)
-			img_dev_close(&m.devs[i]);
-	free(m.devs);
-	img_ring_destroy(&m.ring);
+	make_free(&m);
 	img_layout_free(l);
 out_nol:
 	img_strv_free(def, ndisks);
