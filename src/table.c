@@ -196,6 +196,109 @@ static int mbr_capture(const struct img_dev *dev, struct img_layout *l,
 	return 0;
 }
 
+/* Open dev in libparted and read its table, if any, into *disk (NULL for a
+ * bare disk); sets d->table and d->model.  *pd and *disk are the caller's
+ * to destroy, also on failure. */
+static int table_probe(const struct img_dev *dev, struct img_disk *d, PedDevice **pd,
+		       PedDisk **disk, struct img_error *err)
+{
+	ped_exception_set_handler(parted_quiet);
+	parted_msg[0] = 0;
+	*pd = ped_device_get(dev->path);
+	if (!*pd)
+		return img_err_set(err, -IMG_E_TABLE, "disk %s: libparted cannot open it: %s",
+				   dev->path, parted_msg);
+	snprintf(d->model, sizeof(d->model), "%s", (*pd)->model ? (*pd)->model : "");
+	const PedDiskType *type = ped_disk_probe(*pd);
+	if (type && (!strcmp(type->name, "gpt") || !strcmp(type->name, "msdos"))) {
+		*disk = ped_disk_new(*pd);
+		if (!*disk)
+			return img_err_set(err, -IMG_E_TABLE,
+					   "disk %s: cannot read its %s partition table: %s",
+					   dev->path, type->name, parted_msg);
+		d->table = !strcmp(type->name, "gpt") ? IMG_TABLE_GPT : IMG_TABLE_MSDOS;
+	} else if (type && strcmp(type->name, "loop") != 0) {
+		/* "loop" is libparted's name for a filesystem on the bare disk. */
+		return img_err_set(err, -IMG_E_TABLE,
+				   "disk %s: %s partition tables are not supported (only msdos and gpt)",
+				   dev->path, type->name);
+	}
+	return 0;
+}
+
+/* Append disk's partitions to l->parts[first..] in table-number order;
+ * *lowest is the first partition's start, *maxno the highest number. */
+static int table_parts(PedDisk *disk, struct img_layout *l, size_t di, size_t first,
+		       int base, uint64_t *lowest, int *maxno, struct img_error *err)
+{
+	const struct img_disk *d = &l->disks[di];
+	uint64_t ls = (uint64_t)disk->dev->sector_size;
+	for (PedPartition *pp = ped_disk_next_partition(disk, NULL); pp;
+	     pp = ped_disk_next_partition(disk, pp)) {
+		if (pp->num < 1 || (pp->type & (PED_PARTITION_FREESPACE |
+						PED_PARTITION_METADATA)))
+			continue;
+		struct img_part *p = add_part(l, err);
+		if (!p)
+			return -ENOMEM;
+		p->table_number = pp->num;
+		p->number = base + pp->num;
+		p->disk = (int)di;
+		p->start = (uint64_t)pp->geom.start * ls;
+		p->length = (uint64_t)pp->geom.length * ls;
+		p->kind = (pp->type & PED_PARTITION_EXTENDED) ? IMG_PK_EXTENDED
+							      : IMG_PK_DATA;
+		if (p->kind == IMG_PK_EXTENDED) {
+			/* Only its EBRs matter, and they are table sectors. */
+			p->capture = IMG_CAP_NONE;
+		}
+		if (d->table == IMG_TABLE_GPT) {
+			const char *nm = ped_partition_get_name(pp);
+			snprintf(p->name, sizeof(p->name), "%s", nm ? nm : "");
+		}
+		if (p->start < *lowest)
+			*lowest = p->start;
+		if (pp->num > *maxno)
+			*maxno = pp->num;
+	}
+	for (size_t i = first + 1; i < l->nparts; i++)
+		for (size_t j = i; j > first &&
+		     l->parts[j - 1].table_number > l->parts[j].table_number; j--) {
+			struct img_part t = l->parts[j];
+			l->parts[j] = l->parts[j - 1];
+			l->parts[j - 1] = t;
+		}
+	return 0;
+}
+
+/* The boot area: after the table sectors at the front, up to the first
+ * partition (GRUB's core image, other boot loaders' stages), placed before
+ * the partitions so that areas go in disk order. */
+static int table_bootarea(const struct img_dev *dev, struct img_layout *l, size_t di,
+			  size_t first, uint64_t lowest, struct img_error *err)
+{
+	const struct img_disk *d = &l->disks[di];
+	uint64_t from = d->raw[0].len;
+	if (d->table == IMG_TABLE_GPT)
+		from = d->raw[2].offset + d->raw[2].len;
+	if (lowest <= from || lowest == dev->size)
+		return 0;
+	struct img_part *p = add_part(l, err);
+	if (!p)
+		return -ENOMEM;
+	p->kind = IMG_PK_BOOTAREA;
+	p->disk = (int)di;
+	p->start = from;
+	p->length = lowest - from;
+	snprintf(p->fs, sizeof(p->fs), "bootarea");
+	p->capture = IMG_CAP_RAW;
+	struct img_part ba = *p;
+	memmove(&l->parts[first + 1], &l->parts[first],
+		(l->nparts - 1 - first) * sizeof(*p));
+	l->parts[first] = ba;
+	return 0;
+}
+
 int img_table_scan(const struct img_dev *dev, struct img_layout *l, size_t di,
 		   int *number, struct img_error *err)
 {
@@ -209,74 +312,13 @@ int img_table_scan(const struct img_dev *dev, struct img_layout *l, size_t di,
 	d->size = dev->size;
 	d->sector = dev->sector;
 	d->table = IMG_TABLE_NONE;
-	ped_exception_set_handler(parted_quiet);
-	parted_msg[0] = 0;
-	pd = ped_device_get(dev->path);
-	if (!pd) {
-		rc = img_err_set(err, -IMG_E_TABLE, "disk %s: libparted cannot open it: %s",
-				 dev->path, parted_msg);
+	if ((rc = table_probe(dev, d, &pd, &disk, err)))
 		goto out;
-	}
-	snprintf(d->model, sizeof(d->model), "%s", pd->model ? pd->model : "");
-	const PedDiskType *type = ped_disk_probe(pd);
-	if (type && (!strcmp(type->name, "gpt") || !strcmp(type->name, "msdos"))) {
-		disk = ped_disk_new(pd);
-		if (!disk) {
-			rc = img_err_set(err, -IMG_E_TABLE,
-					 "disk %s: cannot read its %s partition table: %s",
-					 dev->path, type->name, parted_msg);
-			goto out;
-		}
-		d->table = !strcmp(type->name, "gpt") ? IMG_TABLE_GPT : IMG_TABLE_MSDOS;
-	} else if (type && strcmp(type->name, "loop") != 0) {
-		/* "loop" is libparted's name for a filesystem on the bare disk. */
-		rc = img_err_set(err, -IMG_E_TABLE,
-				 "disk %s: %s partition tables are not supported (only msdos and gpt)",
-				 dev->path, type->name);
-		goto out;
-	}
-
-	uint64_t lowest = dev->size;
-	uint64_t ls = (uint64_t)pd->sector_size;
 	if (disk) {
-		for (PedPartition *pp = ped_disk_next_partition(disk, NULL); pp;
-		     pp = ped_disk_next_partition(disk, pp)) {
-			if (pp->num < 1 || (pp->type & (PED_PARTITION_FREESPACE |
-							PED_PARTITION_METADATA)))
-				continue;
-			struct img_part *p = add_part(l, err);
-			if (!p) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			p->table_number = pp->num;
-			p->number = base + pp->num;
-			p->disk = (int)di;
-			p->start = (uint64_t)pp->geom.start * ls;
-			p->length = (uint64_t)pp->geom.length * ls;
-			p->kind = (pp->type & PED_PARTITION_EXTENDED) ? IMG_PK_EXTENDED
-								      : IMG_PK_DATA;
-			if (p->kind == IMG_PK_EXTENDED) {
-				/* Only its EBRs matter, and they are table sectors. */
-				p->capture = IMG_CAP_NONE;
-			}
-			if (d->table == IMG_TABLE_GPT) {
-				const char *nm = ped_partition_get_name(pp);
-				snprintf(p->name, sizeof(p->name), "%s", nm ? nm : "");
-			}
-			if (p->start < lowest)
-				lowest = p->start;
-			if (pp->num > maxno)
-				maxno = pp->num;
-		}
-		/* Keep partitions in table-number order. */
-		for (size_t i = first + 1; i < l->nparts; i++)
-			for (size_t j = i; j > first &&
-			     l->parts[j - 1].table_number > l->parts[j].table_number; j--) {
-				struct img_part t = l->parts[j];
-				l->parts[j] = l->parts[j - 1];
-				l->parts[j - 1] = t;
-			}
+		uint64_t lowest = dev->size;
+		uint64_t ls = (uint64_t)pd->sector_size;
+		if ((rc = table_parts(disk, l, di, first, base, &lowest, &maxno, err)))
+			goto out;
 		if (ls != dev->sector) {
 			rc = img_err_set(err, -IMG_E_TABLE,
 					 "disk %s: libparted sees %llu-byte sectors, the disk has %u",
@@ -285,31 +327,10 @@ int img_table_scan(const struct img_dev *dev, struct img_layout *l, size_t di,
 		}
 		rc = d->table == IMG_TABLE_GPT ? gpt_capture(dev, l, di, first, err)
 					       : mbr_capture(dev, l, di, first, err);
+		if (!rc)
+			rc = table_bootarea(dev, l, di, first, lowest, err);
 		if (rc)
 			goto out;
-		/* Boot area: after the table sectors at the front, up to the first
-		 * partition (GRUB's core image, other boot loaders' stages). */
-		uint64_t from = d->raw[0].len;
-		if (d->table == IMG_TABLE_GPT)
-			from = d->raw[2].offset + d->raw[2].len;
-		if (lowest > from && lowest != dev->size) {
-			struct img_part *p = add_part(l, err);
-			if (!p) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			p->kind = IMG_PK_BOOTAREA;
-			p->disk = (int)di;
-			p->start = from;
-			p->length = lowest - from;
-			snprintf(p->fs, sizeof(p->fs), "bootarea");
-			p->capture = IMG_CAP_RAW;
-			/* Areas go in disk order: the boot area before the partitions. */
-			struct img_part ba = *p;
-			memmove(&l->parts[first + 1], &l->parts[first],
-				(l->nparts - 1 - first) * sizeof(*p));
-			l->parts[first] = ba;
-		}
 	} else {
 		/* No table: the whole disk is one area (a superfloppy filesystem
 		 * or raw data). */
