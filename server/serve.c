@@ -219,42 +219,94 @@ static ssize_t upsrc_read(void *ctx, void *buf, size_t len)
 	return n;
 }
 
-static int do_put(struct conn *cn, const struct proto_msg *m)
+/* PUT's request checks: a well-formed message, a path this client may
+ * write, the site key or a token from img -auto.  0 to go on; else the
+ * client has its STATUS, the request its record, *ret do_put's answer. */
+static int put_allowed(struct conn *cn, const struct proto_msg *m, struct req *r,
+		       int *ret)
 {
 	struct srv *s = cn->s;
-	struct req r;
 	char why[700] = "";
 	const char *w = NULL;
 	uint8_t tok[PROTO_NONCE];
 	uint32_t automatic = 0, code;
-	req_begin(cn, &r, "put");
-	atomic_fetch_add(&s->st.requests, 1);
-	if (proto_get_str(m, PT_PATH, r.path, sizeof(r.path), NULL) != 1 ||
-	    proto_get_str(m, PT_MAC, r.mac, sizeof(r.mac), NULL) < 0 ||
+	*ret = 0;
+	if (proto_get_str(m, PT_PATH, r->path, sizeof(r->path), NULL) != 1 ||
+	    proto_get_str(m, PT_MAC, r->mac, sizeof(r->mac), NULL) < 0 ||
 	    proto_get_u32(m, PT_AUTO, &automatic, NULL) < 0) {
 		send_status(cn, PS_PROTOCOL, "PUT needs a path");
-		req_end(cn, &r, "failed", "malformed PUT");
+		req_end(cn, r, "failed", "malformed PUT");
+		*ret = -1;
 		return -1;
 	}
 	int has_tok = proto_get_bytes(m, PT_TOKEN, tok, sizeof(tok), NULL) == 1;
-	if ((code = check_path(cn, r.path, why, sizeof(why)))) {
+	if ((code = check_path(cn, r->path, why, sizeof(why)))) {
 		send_status(cn, code, why);
-		req_end(cn, &r, "denied", why);
-		return 0;
+		req_end(cn, r, "denied", why);
+		return -1;
 	}
 	pthread_rwlock_rdlock(&s->lock);
-	code = has_tok && token_take(s, tok, r.path) ? PS_OK : write_denied(cn, &w);
+	code = has_tok && token_take(s, tok, r->path) ? PS_OK : write_denied(cn, &w);
 	pthread_rwlock_unlock(&s->lock);
 	if (code) {
 		send_status(cn, code, w);
-		req_end(cn, &r, "denied", w);
-		return 0;
+		req_end(cn, r, "denied", w);
+		return -1;
 	}
+	return 0;
+}
+
+/* Receive the image into up, verified record by record as it arrives, and
+ * commit it.  On failure the upload is discarded, the client told why
+ * (the stream drained unless it gave up) and the record ended. */
+static int put_receive(struct conn *cn, struct req *r, struct srv_upload *up)
+{
+	struct img_error e = {0};
+	struct upsrc x = { .cn = cn, .u = up,
+			   .s = { .c = &cn->c, .peer = "the client", .on_data = upsrc_data,
+				  .on_other = upsrc_other } };
+	x.s.ctx = &x;
+	struct img_source src = { upsrc_read, &x };
+	struct img_restore_opts vo = { .threads = 1, .verify_only = 1 };
+	struct img_stats st;
+	atomic_fetch_add(&cn->s->st.transfers, 1);
+	/* Success means the engine checked the trailer and then read the
+	 * source to its end: upsrc_read returns 0 only at a matching END. */
+	int rc = img_restore(&vo, &src, NULL, &st, &e);
+	if (!rc)
+		rc = srv_upload_commit(up, &e);
+	r->rec.bytes = up->bytes;
+	atomic_fetch_sub(&cn->s->st.transfers, 1);
+	if (!rc)
+		return 0;
+	srv_upload_discard(up);
+	const struct img_error *why = x.s.err.code ? &x.s.err : &e;
+	uint32_t code = x.code ? x.code : proto_status_of(rc);
+	char t[700];
+	snprintf(t, sizeof(t), "upload of '%.200s' failed: %.380s; the server keeps its "
+		 "previous image of that name, if any", r->path, why->msg);
+	if (code == PS_ABORTED || x.code == PS_TIMEOUT)
+		(void)send_status(cn, code, t);
+	else
+		fail_stream(cn, code, t);
+	req_end(cn, r, "failed", why->msg);
+	return rc;
+}
+
+static int do_put(struct conn *cn, const struct proto_msg *m)
+{
+	struct srv *s = cn->s;
+	struct req r;
+	int ret;
+	req_begin(cn, &r, "put");
+	atomic_fetch_add(&s->st.requests, 1);
+	if (put_allowed(cn, m, &r, &ret))
+		return ret;
 	struct srv_upload up;
 	struct img_error e = {0};
 	int rc = srv_upload_open(&up, s->storefd, r.path, &e);
 	if (rc) {
-		code = rc == -IMG_E_USAGE ? PS_BADPATH : proto_status_of(rc);
+		uint32_t code = rc == -IMG_E_USAGE ? PS_BADPATH : proto_status_of(rc);
 		send_status(cn, code, e.msg);
 		req_end(cn, &r, "failed", e.msg);
 		return 0;
@@ -264,35 +316,8 @@ static int do_put(struct conn *cn, const struct proto_msg *m)
 		req_end(cn, &r, "failed", "connection lost");
 		return -1;
 	}
-	atomic_fetch_add(&s->st.transfers, 1);
-	struct upsrc x = { .cn = cn, .u = &up,
-			   .s = { .c = &cn->c, .peer = "the client", .on_data = upsrc_data,
-				  .on_other = upsrc_other } };
-	x.s.ctx = &x;
-	struct img_source src = { upsrc_read, &x };
-	struct img_restore_opts vo = { .threads = 1, .verify_only = 1 };
-	struct img_stats st;
-	/* Success means the engine checked the trailer and then read the
-	 * source to its end: upsrc_read returns 0 only at a matching END. */
-	rc = img_restore(&vo, &src, NULL, &st, &e);
-	if (!rc)
-		rc = srv_upload_commit(&up, &e);
-	r.rec.bytes = up.bytes;
-	atomic_fetch_sub(&s->st.transfers, 1);
-	if (rc) {
-		srv_upload_discard(&up);
-		const struct img_error *why2 = x.s.err.code ? &x.s.err : &e;
-		code = x.code ? x.code : proto_status_of(rc);
-		char t[700];
-		snprintf(t, sizeof(t), "upload of '%.200s' failed: %.380s; the server keeps its "
-			 "previous image of that name, if any", r.path, why2->msg);
-		if (code == PS_ABORTED || x.code == PS_TIMEOUT)
-			(void)send_status(cn, code, t);
-		else
-			fail_stream(cn, code, t);
-		req_end(cn, &r, "failed", why2->msg);
+	if (put_receive(cn, &r, &up))
 		return -1;
-	}
 	atomic_fetch_add(&s->st.received, 1);
 	struct proto_out *o = malloc(sizeof(*o));
 	if (o) {
