@@ -495,6 +495,59 @@ static int do_get(struct conn *cn, const struct proto_msg *m)
 
 /* ---- automatic imaging ------------------------------------------------ */
 
+/* The workstation's identity from an AUTO message (up to 8 MACs, lower
+ * case); hw (PROTO_MAX_TEXT + 1 bytes) gets its hardware report.  0 or -1
+ * for a malformed message. */
+static int auto_ident(const struct proto_msg *m, struct srv_ident *id, char *hw)
+{
+	int bad = 0;
+	for (int i = 0; !bad && i < 8; i++) {
+		int g = proto_get_str_n(m, PT_MAC, (unsigned)i, id->macs[id->nmacs],
+					sizeof(id->macs[0]), NULL);
+		if (g == 0)
+			break;
+		if (g < 0 || !srv_mac_ok(id->macs[id->nmacs]))
+			bad = 1;
+		else
+			lower(id->macs[id->nmacs++]);
+	}
+	if (bad || !id->nmacs ||
+	    proto_get_str(m, PT_SERIAL, id->serial, sizeof(id->serial), NULL) < 0 ||
+	    proto_get_str(m, PT_PRODUCT, id->product, sizeof(id->product), NULL) < 0 ||
+	    proto_get_str(m, PT_HOSTNAME, id->hostname, sizeof(id->hostname), NULL) < 0 ||
+	    proto_get_str(m, PT_LASTIMAGE, id->lastimage, sizeof(id->lastimage), NULL) < 0 ||
+	    proto_get_u64(m, PT_DISK, &id->disk, NULL) < 0 ||
+	    proto_get_u64(m, PT_MEM, &id->mem, NULL) < 0 ||
+	    proto_get_str(m, PT_HWINFO, hw, PROTO_MAX_TEXT + 1, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* Send the WORK answer for w (with an upload token for make work here). */
+static int auto_send_work(struct conn *cn, const struct srv_work *w)
+{
+	struct proto_out *o = malloc(sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	proto_out_init(o, PROTO_WORK);
+	proto_put_str(o, PT_ACTION, w->action);
+	proto_put_str(o, PT_MAC, w->mac);   /* the MAC the work is for */
+	if (!strcmp(w->action, "session"))
+		proto_put_str(o, PT_SESSION, w->arg);
+	else if (w->arg[0])
+		proto_put_str(o, PT_PATH, w->arg);
+	if (w->server[0])
+		proto_put_str(o, PT_SERVER, w->server);
+	if (w->name[0])
+		proto_put_str(o, PT_HOSTNAME, w->name);
+	uint8_t tok[PROTO_NONCE];
+	if (!w->server[0] && !strcmp(w->action, "make") && !token_new(cn->s, w->arg, tok))
+		proto_put_bytes(o, PT_TOKEN, tok, sizeof(tok));
+	int rc = proto_send(&cn->c, o, NULL);
+	free(o);
+	return rc;
+}
+
 static int do_auto(struct conn *cn, const struct proto_msg *m)
 {
 	struct srv *s = cn->s;
@@ -506,32 +559,13 @@ static int do_auto(struct conn *cn, const struct proto_msg *m)
 	atomic_fetch_add(&s->st.requests, 1);
 	memset(&id, 0, sizeof(id));
 	id.addr = cn->addr;
-	int bad = !hw;
-	for (int i = 0; !bad && i < 8; i++) {
-		int g = proto_get_str_n(m, PT_MAC, (unsigned)i, id.macs[id.nmacs],
-					sizeof(id.macs[0]), NULL);
-		if (g == 0)
-			break;
-		if (g < 0 || !srv_mac_ok(id.macs[id.nmacs]))
-			bad = 1;
-		else
-			lower(id.macs[id.nmacs++]);
-	}
-	if (bad || !id.nmacs ||
-	    proto_get_str(m, PT_SERIAL, id.serial, sizeof(id.serial), NULL) < 0 ||
-	    proto_get_str(m, PT_PRODUCT, id.product, sizeof(id.product), NULL) < 0 ||
-	    proto_get_str(m, PT_HOSTNAME, id.hostname, sizeof(id.hostname), NULL) < 0 ||
-	    proto_get_str(m, PT_LASTIMAGE, id.lastimage, sizeof(id.lastimage), NULL) < 0 ||
-	    proto_get_u64(m, PT_DISK, &id.disk, NULL) < 0 ||
-	    proto_get_u64(m, PT_MEM, &id.mem, NULL) < 0 ||
-	    proto_get_str(m, PT_HWINFO, hw, PROTO_MAX_TEXT + 1, NULL) < 0) {
+	if (!hw || auto_ident(m, &id, hw)) {
 		send_status(cn, PS_BADARG, "AUTO needs at least one MAC (aa:bb:cc:dd:ee:ff) "
 			    "and well-formed identity attributes");
 		req_end(cn, &r, "failed", "malformed AUTO");
 		free(hw);
 		return -1;
 	}
-	snprintf(r.mac, sizeof(r.mac), "%s", id.macs[0]);
 	struct srv_station st = {
 		.mac = id.macs[0], .hostname = id.hostname, .serial = id.serial,
 		.product = id.product, .hwinfo = hw, .disk_bytes = id.disk,
@@ -544,35 +578,16 @@ static int do_auto(struct conn *cn, const struct proto_msg *m)
 	struct srv_work w;
 	srv_decide(s, &id, &w);
 	snprintf(r.mac, sizeof(r.mac), "%s", w.mac);
-	const char *action = w.action, *arg = w.arg, *server = w.server,
-		   *name = w.name, *src = w.src;
-
-	struct proto_out *o = malloc(sizeof(*o));
-	if (!o) {
+	int rc = auto_send_work(cn, &w);
+	if (rc == -ENOMEM) {
 		req_end(cn, &r, "failed", "out of memory");
 		return -1;
 	}
-	proto_out_init(o, PROTO_WORK);
-	proto_put_str(o, PT_ACTION, action);
-	proto_put_str(o, PT_MAC, r.mac);   /* the MAC the work is for */
-	if (!strcmp(action, "session"))
-		proto_put_str(o, PT_SESSION, arg);
-	else if (arg[0])
-		proto_put_str(o, PT_PATH, arg);
-	if (server[0])
-		proto_put_str(o, PT_SERVER, server);
-	if (name[0])
-		proto_put_str(o, PT_HOSTNAME, name);
-	uint8_t tok[PROTO_NONCE];
-	if (!server[0] && !strcmp(action, "make") && !token_new(s, arg, tok))
-		proto_put_bytes(o, PT_TOKEN, tok, sizeof(tok));
-	int rc = proto_send(&cn->c, o, NULL);
-	free(o);
-	snprintf(r.path, sizeof(r.path), "%s", arg);
+	snprintf(r.path, sizeof(r.path), "%s", w.arg);
 	char what[400];
-	snprintf(what, sizeof(what), "work: %s%s%s (%s)", action,
-		 server[0] ? " on " : "", server, src);
-	if (server[0]) {
+	snprintf(what, sizeof(what), "work: %s%s%s (%s)", w.action,
+		 w.server[0] ? " on " : "", w.server, w.src);
+	if (w.server[0]) {
 		atomic_fetch_add(&s->st.referrals, 1);
 		req_end(cn, &r, "referred", what);
 	} else {
