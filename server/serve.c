@@ -708,11 +708,65 @@ static int do_workset(struct conn *cn, const struct proto_msg *m)
 /* ---- multicast sessions ------------------------------------------------- */
 
 /* SESSION: start (keyed), list (open), delete (keyed). */
+/* SESSION delete: stop and unlist the session, answer and log. */
+static int session_delete(struct conn *cn, struct req *r, const char *name)
+{
+	struct img_error e = {0};
+	char text[600] = "", why[700];
+	int rc = srv_session_delete(cn->s, name, text, sizeof(text), &e);
+	if (!r->path[0])
+		snprintf(r->path, sizeof(r->path), "%s", name);
+	uint32_t code = rc == -IMG_E_NOTFOUND ? PS_NOTFOUND : rc ? PS_INTERNAL : PS_OK;
+	send_status(cn, code, rc ? e.msg : text);
+	snprintf(why, sizeof(why), "delete session %s%s%s", name, rc ? ": " : "",
+		 rc ? e.msg : "");
+	req_end(cn, r, rc ? "failed" : "ok", why);
+	return 0;
+}
+
+/* SESSION start: an allowed image path, then the session thread, which
+ * logs itself from start to end; a refusal is answered and logged here. */
+static int session_start(struct conn *cn, struct req *r, const char *name,
+			 const char *iface, uint32_t clients, uint32_t timeout_ms,
+			 uint32_t throttle)
+{
+	struct img_error e = {0};
+	char text[600] = "", why[700];
+	uint32_t code;
+	if (!r->path[0]) {
+		send_status(cn, PS_BADARG, "starting a session needs the image path");
+		req_end(cn, r, "failed", "session start without a path");
+		return 0;
+	}
+	if ((code = check_path(cn, r->path, why, sizeof(why)))) {
+		send_status(cn, code, why);
+		req_end(cn, r, "denied", why);
+		return 0;
+	}
+	struct srv_session_req rq = {
+		.name = name, .path = r->path, .iface = iface, .clients = clients,
+		.timeout_min = timeout_ms / 60000.0, .throttle_ms = throttle,
+		.source = cn->c.peer,
+	};
+	int rc = srv_session_start(cn->s, &rq, text, sizeof(text), &e);
+	if (!rc)
+		return send_status(cn, PS_OK, text) ? -1 : 0;
+	switch (rc) {
+	case -IMG_E_USAGE: code = PS_BADARG; break;
+	case -IMG_E_BUSY: code = PS_BUSY; break;
+	case -IMG_E_LIMIT: code = PS_LIMIT; break;
+	default: code = proto_status_of(rc); break;
+	}
+	snprintf(why, sizeof(why), "cannot start session '%s': %s", name, e.msg);
+	send_status(cn, code, why);
+	req_end(cn, r, code == PS_BUSY || code == PS_BADARG ? "denied" : "failed", why);
+	return 0;
+}
+
 static int do_session(struct conn *cn, const struct proto_msg *m)
 {
 	struct srv *s = cn->s;
 	struct req r;
-	struct img_error e = {0};
 	char action[16] = "", name[PROTO_MAX_SESSION + 1] = "", iface[32] = "",
 	     why[700] = "";
 	uint32_t clients = 0, timeout_ms = 0, throttle = 0, code;
@@ -758,47 +812,9 @@ static int do_session(struct conn *cn, const struct proto_msg *m)
 		req_end(cn, &r, "denied", w);
 		return 0;
 	}
-	char text[600] = "";
-	int rc;
-	if (!strcmp(action, "delete")) {
-		rc = srv_session_delete(s, name, text, sizeof(text), &e);
-		if (!r.path[0])
-			snprintf(r.path, sizeof(r.path), "%s", name);
-		code = rc == -IMG_E_NOTFOUND ? PS_NOTFOUND : rc ? PS_INTERNAL : PS_OK;
-		send_status(cn, code, rc ? e.msg : text);
-		snprintf(why, sizeof(why), "delete session %s%s%s", name, rc ? ": " : "",
-			 rc ? e.msg : "");
-		req_end(cn, &r, rc ? "failed" : "ok", why);
-		return 0;
-	}
-	if (!r.path[0]) {
-		send_status(cn, PS_BADARG, "starting a session needs the image path");
-		req_end(cn, &r, "failed", "session start without a path");
-		return 0;
-	}
-	if ((code = check_path(cn, r.path, why, sizeof(why)))) {
-		send_status(cn, code, why);
-		req_end(cn, &r, "denied", why);
-		return 0;
-	}
-	struct srv_session_req rq = {
-		.name = name, .path = r.path, .iface = iface, .clients = clients,
-		.timeout_min = timeout_ms / 60000.0, .throttle_ms = throttle,
-		.source = cn->c.peer,
-	};
-	rc = srv_session_start(s, &rq, text, sizeof(text), &e);
-	if (!rc)   /* the session logs itself, from start to end */
-		return send_status(cn, PS_OK, text) ? -1 : 0;
-	switch (rc) {
-	case -IMG_E_USAGE: code = PS_BADARG; break;
-	case -IMG_E_BUSY: code = PS_BUSY; break;
-	case -IMG_E_LIMIT: code = PS_LIMIT; break;
-	default: code = proto_status_of(rc); break;
-	}
-	snprintf(why, sizeof(why), "cannot start session '%s': %s", name, e.msg);
-	send_status(cn, code, why);
-	req_end(cn, &r, code == PS_BUSY || code == PS_BADARG ? "denied" : "failed", why);
-	return 0;
+	if (!strcmp(action, "delete"))
+		return session_delete(cn, &r, name);
+	return session_start(cn, &r, name, iface, clients, timeout_ms, throttle);
 }
 
 void srv_stats_text(struct srv *s, char *buf, size_t cap)
