@@ -129,7 +129,7 @@ void mc_client_leave(struct mc_client *k);
 void mc_client_result(struct mc_client *c, int rc, const char *text);
 void mc_client_close(struct mc_client *c);
 
-/* ---- wire helpers (shared with the tests) ------------------------------ */
+/* ---- wire helpers (shared with the tests; proto/mcwire.c) --------------- */
 
 enum mc_type { MC_ANNOUNCE = 1, MC_JOIN = 2, MC_REGISTERED = 3, MC_LATE = 4,
 	       MC_DATA = 5, MC_STATUS = 6, MC_DROP = 7, MC_RESULT = 8,
