@@ -377,7 +377,7 @@ static unsigned wait_round(struct mc_master *m, int *reg)
 }
 
 int mc_master_wait(struct mc_master *m, unsigned clients, double timeout_s,
-		   int (*key)(void *), int (*cancel)(void *), void *ctx,
+		   mc_command_fn command, int (*cancel)(void *), void *ctx,
 		   const char **why, struct img_error *err)
 {
 	double t_last = img_now();
@@ -396,14 +396,14 @@ int mc_master_wait(struct mc_master *m, unsigned clients, double timeout_s,
 		unsigned n = wait_round(m, &reg);
 		if (reg)
 			t_last = img_now();
-		int k = key ? key(ctx) : 0;
+		enum mc_command c = command ? command(ctx) : MC_CMD_NONE;
 		if (clients && n >= clients)
 			*why = "count reached";
-		else if (k == 's' || k == 'S' || k == 'g' || k == 'G')
+		else if (c == MC_CMD_START)
 			*why = "start key";
 		else if (img_now() - t_last >= timeout_s)
 			*why = "timeout";
-		else if (cancel && cancel(ctx))
+		else if (c == MC_CMD_GIVE_UP || (cancel && cancel(ctx)))
 			return img_err_set(err, -IMG_E_CANCELLED, "session %s: cancelled", m->name);
 		else
 			continue;

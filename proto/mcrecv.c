@@ -202,7 +202,7 @@ static int hear_replies(struct mc_client *k, struct reg_wait *w)
 }
 
 int mc_client_register(struct mc_client *k, unsigned wait_s,
-		       int (*key)(void *), int (*cancel)(void *), void *ctx,
+		       mc_command_fn command, int (*cancel)(void *), void *ctx,
 		       struct img_error *err)
 {
 	struct reg_wait w = { .t0 = img_now() };
@@ -221,10 +221,10 @@ int mc_client_register(struct mc_client *k, unsigned wait_s,
 		hear_announces(k, &w);
 		if (hear_replies(k, &w))
 			return 0;
-		int c = key ? key(ctx) : 0;
-		if (c == 'm' || c == 'M')
+		enum mc_command c = command ? command(ctx) : MC_CMD_NONE;
+		if (c == MC_CMD_MASTER)
 			return 1;
-		if (cancel && cancel(ctx))
+		if (c == MC_CMD_GIVE_UP || (cancel && cancel(ctx)))
 			return img_err_set(err, -IMG_E_CANCELLED, "session %s: cancelled", k->name);
 		if (wait_s && img_now() - w.t0 > wait_s)
 			return img_err_set(err, -IMG_E_TIMEOUT,
