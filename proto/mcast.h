@@ -24,6 +24,17 @@
 #define MC_WINDOW 16384u            /* packets in flight (~23 MiB) */
 #define MC_MAXPEERS 256
 
+/* What the user asks for while a session waits, as the front end
+ * understands its keys or buttons: the transport never sees a key. */
+enum mc_command {
+	MC_CMD_NONE = 0,
+	MC_CMD_START,              /* the master: start the session now */
+	MC_CMD_MASTER,             /* a receiver still waiting: become the master */
+	MC_CMD_GIVE_UP,            /* stop waiting (as when cancel() says so) */
+};
+/* Polled from the calling thread while a session waits. */
+typedef enum mc_command (*mc_command_fn)(void *ctx);
+
 /* Where messages go: called from the thread that calls mc_* (queued
  * messages of the network thread are passed on by mc_*_poll). */
 typedef void (*mc_log_fn)(void *ctx, enum img_level level, const char *text);
@@ -58,11 +69,12 @@ int mc_master_open(struct mc_master **out, const struct mc_master_cfg *c,
 
 /* Registration: announce the session and register receivers until one
  * start condition holds: count (clients > 0 registered), timeout_s since
- * the last registration (or since the call, with none), or key() returns
- * 's' or 'g'.  cancel() stops it.  Returns 0 when started, with why
- * ("count reached", "timeout", "start key"), or a negative code. */
+ * the last registration (or since the call, with none), or command()
+ * returns MC_CMD_START.  cancel() or MC_CMD_GIVE_UP stops it.  command
+ * may be NULL.  Returns 0 when started, with why ("count reached",
+ * "timeout", "start key"), or a negative code. */
 int mc_master_wait(struct mc_master *m, unsigned clients, double timeout_s,
-		   int (*key)(void *), int (*cancel)(void *), void *ctx,
+		   mc_command_fn command, int (*cancel)(void *), void *ctx,
 		   const char **why, struct img_error *err);
 
 /* The stream: an img_sink.  Blocks while the window is full; fails when
@@ -101,10 +113,12 @@ int mc_client_open(struct mc_client **out, const struct mc_client_cfg *c,
 		   struct img_error *err);
 /* Wait for a master of the session that accepts registrations, and
  * register (a session already running: queue for the next one, saying
- * so once).  wait_s 0: forever.  key() returning 'm' stops the wait with
- * 1 (become master).  Returns 0 registered, 1 key m, negative code. */
+ * so once).  wait_s 0: forever.  command() returning MC_CMD_MASTER stops
+ * the wait with 1 (become master); cancel() or MC_CMD_GIVE_UP stops it
+ * with -IMG_E_CANCELLED.  command may be NULL.  Returns 0 registered,
+ * 1 become master, or a negative code. */
 int mc_client_register(struct mc_client *c, unsigned wait_s,
-		       int (*key)(void *), int (*cancel)(void *), void *ctx,
+		       mc_command_fn command, int (*cancel)(void *), void *ctx,
 		       struct img_error *err);
 /* Start receiving (spawns the network thread). */
 int mc_client_start(struct mc_client *c, struct img_error *err);
@@ -129,7 +143,7 @@ void mc_client_leave(struct mc_client *k);
 void mc_client_result(struct mc_client *c, int rc, const char *text);
 void mc_client_close(struct mc_client *c);
 
-/* ---- wire helpers (shared with the tests) ------------------------------ */
+/* ---- wire helpers (shared with the tests; proto/mcwire.c) --------------- */
 
 enum mc_type { MC_ANNOUNCE = 1, MC_JOIN = 2, MC_REGISTERED = 3, MC_LATE = 4,
 	       MC_DATA = 5, MC_STATUS = 6, MC_DROP = 7, MC_RESULT = 8,

@@ -31,6 +31,15 @@ struct img_progress {
 
 struct img_session_peer;
 
+/* What the user asks for while a multicast session waits.  The front end
+ * maps its keys or buttons to these; the engine never sees a key. */
+enum img_command {
+	IMG_CMD_NONE = 0,
+	IMG_CMD_START = 1,         /* the master: start the session now */
+	IMG_CMD_MASTER = 2,        /* a device still asking: become the master */
+	IMG_CMD_GIVE_UP = 3,       /* stop waiting, as when cancel() says so */
+};
+
 /* All callbacks are optional and called from the calling thread only.
  * cancel() is polled; a non-zero answer stops the job with IMG_E_CANCELLED. */
 struct img_callbacks {
@@ -38,10 +47,9 @@ struct img_callbacks {
 	void (*message)(void *ctx, enum img_level level, const char *text);
 	int (*cancel)(void *ctx);
 	void *ctx;
-	/* Polled while a multicast session waits: a key the user pressed
-	 * ('s' or 'g' start the session, 'm' makes this device the master),
-	 * or 0 for none. */
-	int (*key)(void *ctx);
+	/* Polled while a multicast session waits: what the user asked for
+	 * since the last call, IMG_CMD_NONE for nothing. */
+	enum img_command (*command)(void *ctx);
 	/* Multicast master only: the registered receivers as they stand,
 	 * called while the session waits for its start and while it runs
 	 * (often: throttle the drawing).  peers is valid during the call. */
@@ -293,7 +301,7 @@ enum img_role { IMG_ROLE_ASK = 0, IMG_ROLE_MASTER = 1, IMG_ROLE_CLIENT = 2 };
 
 struct img_session_opts {
 	const char *name;          /* session name (proto_session_check) */
-	enum img_role role;        /* ASK: client, until the key 'm' is pressed */
+	enum img_role role;        /* ASK: client, until IMG_CMD_MASTER comes */
 	const char *iface;         /* NULL: the default route's interface, else
 				    * the only non-loopback one that is up */
 	/* master */

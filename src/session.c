@@ -64,10 +64,25 @@ static int w_cancel(void *ctx)
 	return w->cb && w->cb->cancel ? w->cb->cancel(w->cb->ctx) : 0;
 }
 
-static int w_key(void *ctx)
+static enum img_command w_command(void *ctx)
 {
 	struct wrap *w = ctx;
-	return w->cb && w->cb->key ? w->cb->key(w->cb->ctx) : 0;
+	return w->cb && w->cb->command ? w->cb->command(w->cb->ctx) : IMG_CMD_NONE;
+}
+
+/* The user's command in the transport's terms. */
+static enum mc_command w_mc_command(void *ctx)
+{
+	switch (w_command(ctx)) {
+	case IMG_CMD_START:
+		return MC_CMD_START;
+	case IMG_CMD_MASTER:
+		return MC_CMD_MASTER;
+	case IMG_CMD_GIVE_UP:
+		return MC_CMD_GIVE_UP;
+	default:
+		return MC_CMD_NONE;
+	}
 }
 
 
@@ -147,7 +162,7 @@ static int run_master(const struct img_session_opts *o, struct wrap *w,
 		goto out;
 	w->m = m;
 	double tmo = (o->timeout_min > 0 ? o->timeout_min : 5.0) * 60.0;
-	rc = mc_master_wait(m, o->clients, tmo, w_key, w_cancel, w, &why, err);
+	rc = mc_master_wait(m, o->clients, tmo, w_mc_command, w_cancel, w, &why, err);
 	if (rc)
 		goto out;
 	unsigned reg = mc_master_registered(m);
@@ -267,7 +282,7 @@ static int run_client(const struct img_session_opts *o, struct wrap *w,
 		return rc;
 	w->k = k;
 	s.k = k;
-	rc = mc_client_register(k, o->wait_s, o->role == IMG_ROLE_ASK ? w_key : NULL,
+	rc = mc_client_register(k, o->wait_s, o->role == IMG_ROLE_ASK ? w_mc_command : NULL,
 				w_cancel, w, err);
 	if (rc == 1) {
 		*become_master = 1;
@@ -343,7 +358,7 @@ int img_session(const struct img_session_opts *o, const struct img_callbacks *cb
 	struct img_session_result local;
 	struct wrap w = { .cb = cb };
 	struct img_callbacks wcb = { .progress = w_progress, .message = w_message,
-				     .cancel = w_cancel, .key = w_key, .ctx = &w };
+				     .cancel = w_cancel, .command = w_command, .ctx = &w };
 	int rc, become = 0;
 	if (!res)
 		res = &local;

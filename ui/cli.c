@@ -335,7 +335,7 @@ static void key_setup(void)
 	}
 }
 
-static int key_poll(void *ctx)
+static enum img_command key_poll(void *ctx)
 {
 	struct pollfd pf = { STDIN_FILENO, POLLIN, 0 };
 	char c;
@@ -346,10 +346,12 @@ static int key_poll(void *ctx)
 			key_eof = 1;
 			break;
 		}
-		if (c == 's' || c == 'S' || c == 'g' || c == 'G' || c == 'm' || c == 'M')
-			return c;
+		if (c == 's' || c == 'S' || c == 'g' || c == 'G')
+			return IMG_CMD_START;
+		if (c == 'm' || c == 'M')
+			return IMG_CMD_MASTER;
 	}
-	return 0;
+	return IMG_CMD_NONE;
 }
 
 /* The older form: img session NAME [master|client] [clients=N [t=MIN]]. */
@@ -404,7 +406,7 @@ static int run_session(struct args *a)
 	o.image = a->image;
 	struct ui_progress u;
 	struct img_callbacks cb = { .progress = ui_progress_cb, .message = ui_message_cb,
-				    .key = key_poll, .ctx = &u };
+				    .command = key_poll, .ctx = &u };
 	ui_progress_init(&u);
 	if (a->role != IMG_ROLE_CLIENT)
 		key_setup();

@@ -452,7 +452,7 @@ struct tui_run {
 	struct img_session_peer peers[64];
 	unsigned npeers;
 	int cancelled;
-	int start_key;
+	enum img_command command;  /* asked for since the last cb_command */
 	double last_draw;
 	char status[160];
 };
@@ -588,7 +588,7 @@ static void run_keys(struct tui_run *r)
 		if (ch == KEY_RESIZE) {
 			run_draw(r);
 		} else if (r->master && (ch == 's' || ch == 'S' || ch == 'g' || ch == 'G')) {
-			r->start_key = 's';
+			r->command = IMG_CMD_START;
 		} else if ((ch == KEY_ESC || ch == 'c' || ch == 'C') && !r->cancelled) {
 			char q[700];
 			snprintf(q, sizeof(q), "Cancel this job?\n\n%s", r->cancel_note);
@@ -651,13 +651,13 @@ static int cb_cancel(void *ctx)
 	return r->cancelled;
 }
 
-static int cb_key(void *ctx)
+static enum img_command cb_command(void *ctx)
 {
 	struct tui_run *r = ctx;
 	run_keys(r);
-	int k = r->start_key;
-	r->start_key = 0;
-	return k;
+	enum img_command c = r->command;
+	r->command = IMG_CMD_NONE;
+	return c;
 }
 
 static void cb_peers(void *ctx, const struct img_session_peer *peers, unsigned n)
@@ -686,7 +686,7 @@ struct tui_run *tui_run_begin(const char *title, const struct img_layout *l, int
 	r->part = -2;
 	snprintf(r->status, sizeof(r->status), "Starting");
 	*cb = (struct img_callbacks){ .progress = cb_progress, .message = cb_message,
-				      .cancel = cb_cancel, .key = cb_key, .peers = cb_peers,
+				      .cancel = cb_cancel, .command = cb_command, .peers = cb_peers,
 				      .ctx = r };
 	run_draw(r);
 	return r;
