@@ -5,12 +5,14 @@
  * refer may repeat.  imgserv(8) documents every key. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bytes.h"
 #include "base/err.h"
 #include "base/num.h"
 #include "srv.h"
@@ -51,16 +53,6 @@ static char *trim(char *s)
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = 0;
 	return s;
-}
-
-static int set_str(char *dst, size_t cap, const char *v, const char *key,
-		   int line, const char *path, struct img_error *err)
-{
-	if (strlen(v) >= cap)
-		return img_err_set(err, -IMG_E_USAGE, "%s:%d: %s is too long", path,
-				   line, key);
-	snprintf(dst, cap, "%s", v);
-	return 0;
 }
 
 /* A whole number in [lo, hi] (base/num.h), as an int. */
@@ -215,6 +207,141 @@ static int add_refer(struct srv_conf *c, char *v, int line, const char *path,
 	return 0;
 }
 
+/* ---- the key table -------------------------------------------------- */
+
+enum key_kind { K_STR, K_INT, K_MENU, K_RESTORE, K_RULE, K_REFER };
+
+/* Every key of imgserv.conf, and the command-line option that sets the same
+ * field (NULL: the file only).  Numbers take [lo, hi]; unit ends the
+ * message that states the range. */
+struct srv_key {
+	const char *name;
+	const char *option;       /* "-port=", "-i:", ...; NULL: none */
+	enum key_kind kind;
+	size_t off, cap;          /* the field in struct srv_conf */
+	int lo, hi;
+	const char *unit;
+};
+
+#define STR_KEY(n, opt, f) { n, opt, K_STR, offsetof(struct srv_conf, f), \
+	sizeof(((struct srv_conf *)0)->f), 0, 0, NULL }
+#define INT_KEY(n, opt, f, lo, hi, unit) { n, opt, K_INT, \
+	offsetof(struct srv_conf, f), 0, lo, hi, unit }
+
+static const struct srv_key keys[] = {
+	STR_KEY("address", "-i:", address),
+	STR_KEY("name", "-s:", name),
+	INT_KEY("port", "-port=", port, 1, 65535, ""),
+	STR_KEY("store", "-store=", store),
+	STR_KEY("state", "-state=", state),
+	STR_KEY("key", "-key=", key),
+	STR_KEY("pidfile", "-pidfile=", pidfile),
+	INT_KEY("timeout", NULL, timeout, 5, 86400, " seconds"),
+	INT_KEY("max_clients", NULL, max_clients, 1, 4096, ""),
+	INT_KEY("http_port", "-http=", http_port, 0, 65535, " (0: off)"),
+	STR_KEY("boot", "-boot=", boot),
+	{ "menu", NULL, K_MENU, 0, 0, 0, 0, NULL },
+	INT_KEY("menu_wait", NULL, menu_wait, 1, 60, " seconds"),
+	STR_KEY("boot_args", NULL, boot_args),
+	{ "restore", NULL, K_RESTORE, 0, 0, 0, 0, NULL },
+	{ "rule", NULL, K_RULE, 0, 0, 0, 0, NULL },
+	{ "refer", NULL, K_REFER, 0, 0, 0, 0, NULL },
+};
+
+const struct srv_key *srv_key_of_option(const char *arg, const char **value)
+{
+	for (size_t i = 0; i < IMG_ARRAY_SIZE(keys); i++) {
+		const char *o = keys[i].option;
+		if (o && !strncmp(arg, o, strlen(o))) {
+			*value = arg + strlen(o);
+			return &keys[i];
+		}
+	}
+	return NULL;
+}
+
+const char *srv_key_option(const struct srv_key *k)
+{
+	return k->option;
+}
+
+static const struct srv_key *key_named(const char *name)
+{
+	for (size_t i = 0; i < IMG_ARRAY_SIZE(keys); i++)
+		if (!strcmp(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+/* One key from the file (path:line) or the command line (line 0: path is
+ * the option).  In the file an empty value means the default; on the
+ * command line an empty string is the value ("-key=": no key). */
+int srv_key_set(struct srv_conf *c, const struct srv_key *k, char *v,
+		const char *path, int line, struct img_error *err)
+{
+	struct srv_conf d;
+	srv_conf_defaults(&d);
+	char where[1100];
+	if (line)
+		snprintf(where, sizeof(where), "%s:%d: %s", path, line, k->name);
+	else
+		snprintf(where, sizeof(where), "%.1000s", path);
+	int empty = line && !*v;
+	char *field = (char *)c + k->off;
+	long long n;
+	switch (k->kind) {
+	case K_STR:
+		if (empty)
+			v = (char *)&d + k->off;
+		if (strlen(v) >= k->cap)
+			return img_err_set(err, -IMG_E_USAGE, "%s is too long", where);
+		snprintf(field, k->cap, "%s", v);
+		return 0;
+	case K_INT:
+		if (empty) {
+			memcpy(field, (char *)&d + k->off, sizeof(int));
+			return 0;
+		}
+		if (img_parse_int(v, k->lo, k->hi, &n))
+			return img_err_set(err, -IMG_E_USAGE, "%s takes %d to %d%s%s%s", where,
+					   k->lo, k->hi, k->unit, line ? "" : ": ", line ? "" : v);
+		*(int *)(void *)field = (int)n;
+		return 0;
+	case K_MENU:
+		if (!empty && !menu_ok(v))
+			return img_err_set(err, -IMG_E_USAGE,
+					   "%s takes never, always or hotkey", where);
+		snprintf(c->menu, sizeof(c->menu), "%s", empty ? d.menu : v);
+		return 0;
+	case K_RESTORE:
+		if (!empty && strcmp(v, "open") && strcmp(v, "key"))
+			return img_err_set(err, -IMG_E_USAGE, "%s takes open or key", where);
+		c->restore_keyed = !empty && !strcmp(v, "key");
+		return 0;
+	case K_RULE:
+		return empty ? 0 : add_rule(c, v, line, path, err);
+	case K_REFER:
+		return empty ? 0 : add_refer(c, v, line, path, err);
+	}
+	return 0;
+}
+
+/* One "key = value" line (comment stripped); 0 or the error. */
+static int conf_line(struct srv_conf *c, char *s, int n, const char *path,
+		     struct img_error *err)
+{
+	char *eq = strchr(s, '=');
+	if (!eq)
+		return img_err_set(err, -IMG_E_USAGE, "%s:%d: expected KEY = VALUE", path, n);
+	*eq = 0;
+	char *k = trim(s), *v = trim(eq + 1);
+	const struct srv_key *key = key_named(k);
+	if (!key)
+		return img_err_set(err, -IMG_E_USAGE,
+				   "%s:%d: unknown key '%s' (see imgserv(8))", path, n, k);
+	return srv_key_set(c, key, v, path, n, err);
+}
+
 int srv_conf_load(struct srv_conf *c, const char *path, int must_exist,
 		  struct img_error *err)
 {
@@ -227,8 +354,6 @@ int srv_conf_load(struct srv_conf *c, const char *path, int must_exist,
 	}
 	char line[4096];
 	int n = 0, rc = 0;
-	struct srv_conf d;
-	srv_conf_defaults(&d);
 	while (!rc && fgets(line, sizeof(line), f)) {
 		n++;
 		if (!strchr(line, '\n') && !feof(f)) {
@@ -239,76 +364,8 @@ int srv_conf_load(struct srv_conf *c, const char *path, int must_exist,
 		if (hash)
 			*hash = 0;
 		char *s = trim(line);
-		if (!*s)
-			continue;
-		char *eq = strchr(s, '=');
-		if (!eq) {
-			rc = img_err_set(err, -IMG_E_USAGE,
-					 "%s:%d: expected KEY = VALUE", path, n);
-			break;
-		}
-		*eq = 0;
-		char *k = trim(s), *v = trim(eq + 1);
-		int empty = !*v;
-		if (!strcmp(k, "address"))
-			rc = set_str(c->address, sizeof(c->address), empty ? d.address : v, k, n, path, err);
-		else if (!strcmp(k, "name"))
-			rc = set_str(c->name, sizeof(c->name), empty ? d.name : v, k, n, path, err);
-		else if (!strcmp(k, "store"))
-			rc = set_str(c->store, sizeof(c->store), empty ? d.store : v, k, n, path, err);
-		else if (!strcmp(k, "state"))
-			rc = set_str(c->state, sizeof(c->state), empty ? d.state : v, k, n, path, err);
-		else if (!strcmp(k, "key"))
-			rc = set_str(c->key, sizeof(c->key), empty ? d.key : v, k, n, path, err);
-		else if (!strcmp(k, "pidfile"))
-			rc = set_str(c->pidfile, sizeof(c->pidfile), empty ? d.pidfile : v, k, n, path, err);
-		else if (!strcmp(k, "port")) {
-			c->port = d.port;
-			if (!empty && parse_num(v, 1, 65535, &c->port))
-				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: port takes 1 to 65535", path, n);
-		} else if (!strcmp(k, "timeout")) {
-			c->timeout = d.timeout;
-			if (!empty && parse_num(v, 5, 86400, &c->timeout))
-				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: timeout takes 5 to 86400 seconds", path, n);
-		} else if (!strcmp(k, "max_clients")) {
-			c->max_clients = d.max_clients;
-			if (!empty && parse_num(v, 1, 4096, &c->max_clients))
-				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: max_clients takes 1 to 4096", path, n);
-		} else if (!strcmp(k, "http_port")) {
-			c->http_port = d.http_port;
-			if (!empty && parse_num(v, 0, 65535, &c->http_port))
-				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: http_port takes 0 (off) to 65535", path, n);
-		} else if (!strcmp(k, "boot")) {
-			rc = set_str(c->boot, sizeof(c->boot), empty ? d.boot : v, k, n, path, err);
-		} else if (!strcmp(k, "menu")) {
-			snprintf(c->menu, sizeof(c->menu), "%s", d.menu);
-			if (!empty && menu_ok(v))
-				snprintf(c->menu, sizeof(c->menu), "%s", v);
-			else if (!empty)
-				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: menu takes never, always or hotkey", path, n);
-		} else if (!strcmp(k, "menu_wait")) {
-			c->menu_wait = d.menu_wait;
-			if (!empty && parse_num(v, 1, 60, &c->menu_wait))
-				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: menu_wait takes 1 to 60 seconds", path, n);
-		} else if (!strcmp(k, "boot_args")) {
-			rc = set_str(c->boot_args, sizeof(c->boot_args), empty ? d.boot_args : v, k, n, path, err);
-		} else if (!strcmp(k, "restore")) {
-			if (empty || !strcmp(v, "open"))
-				c->restore_keyed = 0;
-			else if (!strcmp(v, "key"))
-				c->restore_keyed = 1;
-			else
-				rc = img_err_set(err, -IMG_E_USAGE, "%s:%d: restore takes open or key", path, n);
-		} else if (!strcmp(k, "rule")) {
-			if (!empty)
-				rc = add_rule(c, v, n, path, err);
-		} else if (!strcmp(k, "refer")) {
-			if (!empty)
-				rc = add_refer(c, v, n, path, err);
-		} else {
-			rc = img_err_set(err, -IMG_E_USAGE,
-					 "%s:%d: unknown key '%s' (see imgserv(8))", path, n, k);
-		}
+		if (*s)
+			rc = conf_line(c, s, n, path, err);
 	}
 	fclose(f);
 	return rc;

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/bytes.h"
 #include "base/clock.h"
 #include "base/num.h"
 #include "srv.h"
@@ -44,8 +45,8 @@ static void on_signal(int sig)
 struct opts {
 	const char *conf;
 	int conf_given;
-	const char *address, *name, *store, *state, *key, *port, *pidfile;
-	const char *http, *boot;
+	struct { const struct srv_key *key; const char *opt, *value; } set[32];
+	int nset;                 /* conf keys set on the command line */
 	int foreground;
 	const char *cmd;          /* NULL: run the server */
 	const char *remote;       /* -i HOST[:PORT] for -status, -work, -session */
@@ -100,26 +101,16 @@ static int parse(struct opts *o, int argc, char **argv)
 	o->conf = DEFAULT_CONF;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strncmp(a, "-i:", 3) && a[3])
-			o->address = a + 3;
-		else if (!strcmp(a, "-i") && i + 1 < argc)
+		const char *v;
+		const struct srv_key *k = srv_key_of_option(a, &v);
+		if (k) {
+			if (o->nset == (int)IMG_ARRAY_SIZE(o->set))
+				return bad("too many settings: %s", a);
+			o->set[o->nset].key = k;
+			o->set[o->nset].opt = a;
+			o->set[o->nset++].value = v;
+		} else if (!strcmp(a, "-i") && i + 1 < argc)
 			o->remote = argv[++i];
-		else if (!strncmp(a, "-s:", 3) && a[3])
-			o->name = a + 3;
-		else if (!strncmp(a, "-port=", 6))
-			o->port = a + 6;
-		else if (!strncmp(a, "-store=", 7))
-			o->store = a + 7;
-		else if (!strncmp(a, "-state=", 7))
-			o->state = a + 7;
-		else if (!strncmp(a, "-key=", 5))
-			o->key = a + 5;
-		else if (!strncmp(a, "-http=", 6))
-			o->http = a + 6;
-		else if (!strncmp(a, "-boot=", 6))
-			o->boot = a + 6;
-		else if (!strncmp(a, "-pidfile=", 9))
-			o->pidfile = a + 9;
 		else if (!strncmp(a, "-conf=", 6)) {
 			o->conf = a + 6;
 			o->conf_given = 1;
@@ -172,29 +163,13 @@ static int load_conf(const struct opts *o, struct srv_conf *c, struct img_error 
 	int rc = srv_conf_load(c, o->conf, o->conf_given, e);
 	if (rc)
 		return rc;
-#define SET(f, v) do { if (v) snprintf(c->f, sizeof(c->f), "%s", v); } while (0)
-	SET(address, o->address);
-	SET(name, o->name);
-	SET(store, o->store);
-	SET(state, o->state);
-	SET(key, o->key);
-	SET(pidfile, o->pidfile);
-	SET(boot, o->boot);
-#undef SET
-	long long p;
-	if (o->http) {
-		if (img_parse_int(o->http, 0, 65535, &p)) {
-			snprintf(e->msg, sizeof(e->msg), "-http takes 0 (off) to 65535: %s", o->http);
-			return -IMG_E_USAGE;
-		}
-		c->http_port = (int)p;
-	}
-	if (o->port) {
-		if (img_parse_int(o->port, 1, 65535, &p)) {
-			snprintf(e->msg, sizeof(e->msg), "-port takes 1 to 65535: %s", o->port);
-			return -IMG_E_USAGE;
-		}
-		c->port = (int)p;
+	for (int i = 0; i < o->nset; i++) {
+		char opt[64], v[1100];
+		snprintf(opt, sizeof(opt), "%.*s", (int)strcspn(o->set[i].opt, "=:"),
+			 o->set[i].opt);
+		snprintf(v, sizeof(v), "%s", o->set[i].value);
+		if ((rc = srv_key_set(c, o->set[i].key, v, opt, 0, e)))
+			return rc;
 	}
 	if (!c->name[0]) {
 		(void)gethostname(c->name, sizeof(c->name) - 1);

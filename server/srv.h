@@ -71,6 +71,16 @@ void srv_conf_defaults(struct srv_conf *c);
 int srv_conf_load(struct srv_conf *c, const char *path, int must_exist,
 		  struct img_error *err);
 void srv_conf_free(struct srv_conf *c);
+/* The key table (conf.c): every conf key, and the command-line option
+ * that sets the same field, so the two cannot disagree. */
+struct srv_key;
+/* The key whose option starts arg ("-port=7000"), its value in *value;
+ * NULL: not a key's option. */
+const struct srv_key *srv_key_of_option(const char *arg, const char **value);
+/* Set k to v: from the file when line > 0 (path:line in messages, empty v
+ * the default), else from the command line (path is the option). */
+int srv_key_set(struct srv_conf *c, const struct srv_key *k, char *v,
+		const char *path, int line, struct img_error *err);
 
 /* Parse one rule ("mac=52:54:00:* action=restore path=lab/a.img"). */
 int srv_rule_parse(struct srv_rule *r, const char *text, struct img_error *err);
