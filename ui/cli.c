@@ -5,6 +5,7 @@
  * command line is wrong.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,7 @@ struct args {
 	const char *image;
 	int nocatchup;
 	int address;
+	int session;               /* parsing for -session */
 };
 
 struct mode {
@@ -625,130 +627,213 @@ enum {
 	B_ALL = 0xfffu,
 };
 
-/* Every option: its name (flags whole, the others up to '=') and the modes
- * that take it.  -auto takes no -comp or -codec: the server's work says
- * what to make, and img -auto makes it at the defaults (img(8)). */
-static const struct opt_def {
+/* How an option's value is read. */
+enum opt_kind {
+	O_FLAG,     /* no value: sets the int field to lo */
+	O_INT,      /* a whole number in [lo, hi] into an int field */
+	O_UINT,     /* the same, into an unsigned field */
+	O_TEXT,     /* a non-empty string into a const char * field */
+	O_CUSTOM,   /* read by its own function */
+};
+
+struct opt_def;
+typedef int (*opt_fn)(struct args *a, const struct opt_def *d, const char *v);
+
+/* Every option: its name (flags whole, the others up to '='), the modes
+ * that take it, how its value is read and into which field, its range
+ * and the unit the range message names.  -auto takes no -comp or -codec:
+ * the server's work says what to make, and img -auto makes it at the
+ * defaults (img(8)). */
+struct opt_def {
 	const char *name;
 	unsigned modes;
-} opt_defs[] = {
-	{ "-disk", B_ALL },          { "-comp", B_MAKE },
-	{ "-x", B_MAKE },            { "-ap", B_RESTOREL | B_RESTOREP },
-	{ "-codec", B_MAKE },        { "-threads", B_JOBS },
-	{ "-key", B_NET },           { "-mac", B_AUTO },
-	{ "-timeout", B_NET },       { "-master", B_SESSION },
-	{ "-m", B_SESSION },         { "-client", B_SESSION },
-	{ "-c", B_SESSION },         { "-clients", B_SESSION },
-	{ "-throttle", B_SESSION },  { "-drop", B_SESSION },
-	{ "-wait", B_SESSION },      { "-iface", B_SESSION },
-	{ "-image", B_SESSION },     { "-nocatchup", B_SESSION },
-	{ "-address", B_SESSION },
+	enum opt_kind kind;
+	size_t off;                /* the field in struct args */
+	long long lo, hi;
+	const char *unit;          /* "" or " seconds", ...; custom: the form */
+	opt_fn fn;                 /* O_CUSTOM */
+};
+
+#define F(field) offsetof(struct args, field)
+
+static int opt_disk(struct args *a, const struct opt_def *d, const char *v);
+static int opt_exclude(struct args *a, const struct opt_def *d, const char *v);
+static int opt_map(struct args *a, const struct opt_def *d, const char *v);
+static int opt_codec(struct args *a, const struct opt_def *d, const char *v);
+static int opt_mac(struct args *a, const struct opt_def *d, const char *v);
+static int opt_timeout(struct args *a, const struct opt_def *d, const char *v);
+
+static const struct opt_def opt_defs[] = {
+	{ "-disk", B_ALL, O_CUSTOM, 0, 0, 0, "a device or file", opt_disk },
+	{ "-comp", B_MAKE, O_INT, F(level), 0, 9, "", NULL },
+	{ "-x", B_MAKE, O_CUSTOM, 0, 1, 65535, "a partition number", opt_exclude },
+	{ "-ap", B_RESTOREL | B_RESTOREP, O_CUSTOM, 0, 0, 0,
+	  "aN:pM, e.g. -ap=a2:p3", opt_map },
+	{ "-codec", B_MAKE, O_CUSTOM, 0, 0, 0, "zstd or deflate", opt_codec },
+	{ "-threads", B_JOBS, O_UINT, F(threads), 1, 64, "", NULL },
+	{ "-key", B_NET, O_TEXT, F(key), 0, 0, "", NULL },
+	{ "-mac", B_AUTO, O_CUSTOM, 0, 0, 0, "a MAC address, aa:bb:cc:dd:ee:ff", opt_mac },
+	{ "-timeout", B_NET, O_CUSTOM, F(timeout), 5, 86400, " seconds", opt_timeout },
+	{ "-master", B_SESSION, O_FLAG, F(role), IMG_ROLE_MASTER, 0, "", NULL },
+	{ "-m", B_SESSION, O_FLAG, F(role), IMG_ROLE_MASTER, 0, "", NULL },
+	{ "-client", B_SESSION, O_FLAG, F(role), IMG_ROLE_CLIENT, 0, "", NULL },
+	{ "-c", B_SESSION, O_FLAG, F(role), IMG_ROLE_CLIENT, 0, "", NULL },
+	{ "-clients", B_SESSION, O_UINT, F(clients), 1, IMG_SESSION_MAX_CLIENTS, "", NULL },
+	{ "-throttle", B_SESSION, O_UINT, F(throttle), 0, IMG_SESSION_MAX_THROTTLE_MS,
+	  " milliseconds", NULL },
+	{ "-drop", B_SESSION, O_UINT, F(drop), IMG_SESSION_MIN_DROP_S, IMG_SESSION_MAX_DROP_S,
+	  " seconds", NULL },
+	{ "-wait", B_SESSION, O_UINT, F(wait), 1, IMG_SESSION_MAX_WAIT_S, " seconds", NULL },
+	{ "-iface", B_SESSION, O_TEXT, F(iface), 0, 0, "", NULL },
+	{ "-image", B_SESSION, O_TEXT, F(image), 0, 0, "", NULL },
+	{ "-nocatchup", B_SESSION, O_FLAG, F(nocatchup), 1, 0, "", NULL },
+	{ "-address", B_SESSION, O_FLAG, F(address), 1, 0, "", NULL },
 };
 
 static unsigned mode_bit(const struct mode *m);
 static const struct mode *mode_at(size_t i);
 
-/* Refuse an option that m does not take, naming the modes that do; an
- * unknown one is left to parse_opt. */
-static int opt_allowed(const struct mode *m, const char *s)
+/* The entry for s ("-comp=3", "-master"), or NULL. */
+static const struct opt_def *opt_find(const char *s)
 {
 	size_t len = strcspn(s, "=");
 	for (size_t i = 0; i < IMG_ARRAY_SIZE(opt_defs); i++) {
 		const struct opt_def *d = &opt_defs[i];
-		if (strlen(d->name) != len || strncmp(d->name, s, len))
-			continue;
-		if (d->modes & mode_bit(m))
-			return 0;
-		char owners[200] = "";
-		for (size_t k = 0; mode_at(k); k++)
-			if (d->modes & (1u << k))
-				snprintf(owners + strlen(owners), sizeof(owners) - strlen(owners),
-					 "%s-%s", owners[0] ? ", " : "", mode_at(k)->name);
-		fprintf(stderr, "img -%s: %s is not an option of this mode (it belongs to %s)\n",
-			m->name, d->name, owners);
-		fprintf(stderr, "usage: %s\n", m->usage);
-		return 2;
+		if (strlen(d->name) == len && !strncmp(d->name, s, len))
+			return d;
 	}
+	return NULL;
+}
+
+/* Refuse an option that m does not take, naming the modes that do. */
+static int opt_allowed(const struct mode *m, const struct opt_def *d)
+{
+	if (d->modes & mode_bit(m))
+		return 0;
+	char owners[200] = "";
+	for (size_t k = 0; mode_at(k); k++)
+		if (d->modes & (1u << k))
+			snprintf(owners + strlen(owners), sizeof(owners) - strlen(owners),
+				 "%s-%s", owners[0] ? ", " : "", mode_at(k)->name);
+	fprintf(stderr, "img -%s: %s is not an option of this mode (it belongs to %s)\n",
+		m->name, d->name, owners);
+	fprintf(stderr, "usage: %s\n", m->usage);
+	return 2;
+}
+
+/* "-comp takes 0 to 9: -comp=x", "-ap takes aN:pM, ...: -ap=a1". */
+static int opt_bad(const struct opt_def *d, const char *v)
+{
+	char what[200];
+	if (d->kind == O_TEXT)
+		snprintf(what, sizeof(what), "%s needs a value", d->name);
+	else if (d->unit[0] && d->unit[0] != ' ')
+		snprintf(what, sizeof(what), "%s takes %s", d->name, d->unit);
+	else
+		snprintf(what, sizeof(what), "%s takes %lld to %lld%s", d->name, d->lo, d->hi,
+			 d->unit);
+	fprintf(stderr, "img: %s: %s=%s\n", what, d->name, v);
+	return 2;
+}
+
+static int opt_mac(struct args *a, const struct opt_def *d, const char *v)
+{
+	a->mac = v;
+	return strlen(v) == 17 ? 0 : -1;
+}
+
+static int opt_disk(struct args *a, const struct opt_def *d, const char *v)
+{
+	if (a->ndisks == MAX_LIST || !*v)
+		return -1;
+	a->disks[a->ndisks++] = v;
 	return 0;
 }
 
+static int opt_exclude(struct args *a, const struct opt_def *d, const char *v)
+{
+	long long n;
+	if (a->nexclude == MAX_LIST || img_parse_int(v, d->lo, d->hi, &n))
+		return -1;
+	a->exclude[a->nexclude++] = (int)n;
+	return 0;
+}
+
+static int opt_map(struct args *a, const struct opt_def *d, const char *v)
+{
+	if (a->nmaps == MAX_LIST || ui_map_parse(v, &a->maps[a->nmaps]))
+		return -1;
+	a->nmaps++;
+	return 0;
+}
+
+static int opt_codec(struct args *a, const struct opt_def *d, const char *v)
+{
+	if (!strcmp(v, "zstd"))
+		a->codec = IMG_CODEC_ZSTD;
+	else if (!strcmp(v, "deflate"))
+		a->codec = IMG_CODEC_DEFLATE;
+	else
+		return -1;
+	return 0;
+}
+
+/* Seconds of silence for the unicast modes; -session reads its text as
+ * minutes later (src/session.c states that range). */
+static int opt_timeout(struct args *a, const struct opt_def *d, const char *v)
+{
+	long long n;
+	a->timeout_arg = v;
+	if (a->session)
+		return 0;
+	if (img_parse_int(v, d->lo, d->hi, &n))
+		return -1;
+	a->timeout = (int)n;
+	return 0;
+}
+
+/* Read s for mode m into a by its entry in opt_defs. */
 static int parse_opt(struct args *a, const struct mode *m, const char *s)
 {
-	int rc = opt_allowed(m, s);
+	const struct opt_def *d = opt_find(s);
+	if (!d)
+		return usage_error(m, "unknown option %s", s);
+	int rc = opt_allowed(m, d);
 	if (rc)
 		return rc;
-	int n;
-	if (!strncmp(s, "-disk=", 6)) {
-		if (a->ndisks == MAX_LIST || !s[6])
-			return usage_error(m, "bad or too many -disk options: %s", s);
-		a->disks[a->ndisks++] = s + 6;
-	} else if (!strncmp(s, "-comp=", 6)) {
-		if (parse_int(s + 6, 0, 9, &a->level))
-			return usage_error(m, "-comp takes 0 to 9: %s", s);
-	} else if (!strncmp(s, "-x=", 3)) {
-		if (a->nexclude == MAX_LIST || parse_int(s + 3, 1, 65535, &n))
-			return usage_error(m, "-x takes a partition number: %s", s);
-		a->exclude[a->nexclude++] = n;
-	} else if (!strncmp(s, "-ap=", 4)) {
-		if (a->nmaps == MAX_LIST || ui_map_parse(s + 4, &a->maps[a->nmaps]))
-			return usage_error(m, "-ap takes aN:pM, e.g. -ap=a2:p3: %s", s);
-		a->nmaps++;
-	} else if (!strncmp(s, "-codec=", 7)) {
-		if (!strcmp(s + 7, "zstd"))
-			a->codec = IMG_CODEC_ZSTD;
-		else if (!strcmp(s + 7, "deflate"))
-			a->codec = IMG_CODEC_DEFLATE;
+	const char *eq = strchr(s, '=');
+	if ((d->kind == O_FLAG) != !eq)
+		return usage_error(m, d->kind == O_FLAG ? "%s takes no value" :
+				   "%s needs a value: NAME=VALUE", d->name);
+	const char *v = eq ? eq + 1 : NULL;
+	char *field = (char *)a + d->off;
+	long long n;
+	switch (d->kind) {
+	case O_FLAG:
+		*(int *)(void *)field = (int)d->lo;
+		return 0;
+	case O_INT:
+	case O_UINT:
+		if (img_parse_int(v, d->lo, d->hi, &n))
+			break;
+		if (d->kind == O_INT)
+			*(int *)(void *)field = (int)n;
 		else
-			return usage_error(m, "-codec takes zstd or deflate: %s", s);
-	} else if (!strncmp(s, "-threads=", 9)) {
-		if (parse_int(s + 9, 1, 64, &n))
-			return usage_error(m, "-threads takes 1 to 64: %s", s);
-		a->threads = (unsigned)n;
-	} else if (!strncmp(s, "-key=", 5) && s[5]) {
-		a->key = s + 5;
-	} else if (!strncmp(s, "-mac=", 5) && strlen(s + 5) == 17) {
-		a->mac = s + 5;
-	} else if (!strncmp(s, "-timeout=", 9) && m->run == run_session) {
-		a->timeout_arg = s + 9;
-	} else if (m->run == run_session && (!strcmp(s, "-master") || !strcmp(s, "-m"))) {
-		a->role = IMG_ROLE_MASTER;
-	} else if (m->run == run_session && (!strcmp(s, "-client") || !strcmp(s, "-c"))) {
-		a->role = IMG_ROLE_CLIENT;
-	} else if (m->run == run_session && !strncmp(s, "-clients=", 9)) {
-		if (parse_int(s + 9, 1, IMG_SESSION_MAX_CLIENTS, &n))
-			return usage_error(m, "-clients takes 1 to "
-					   IMG_STR(IMG_SESSION_MAX_CLIENTS) ": %s", s);
-		a->clients = (unsigned)n;
-	} else if (m->run == run_session && !strncmp(s, "-throttle=", 10)) {
-		if (parse_int(s + 10, 0, IMG_SESSION_MAX_THROTTLE_MS, &n))
-			return usage_error(m, "-throttle takes 0 to "
-					   IMG_STR(IMG_SESSION_MAX_THROTTLE_MS) " milliseconds: %s", s);
-		a->throttle = (unsigned)n;
-	} else if (m->run == run_session && !strncmp(s, "-drop=", 6)) {
-		if (parse_int(s + 6, IMG_SESSION_MIN_DROP_S, IMG_SESSION_MAX_DROP_S, &n))
-			return usage_error(m, "-drop takes " IMG_STR(IMG_SESSION_MIN_DROP_S) " to "
-					   IMG_STR(IMG_SESSION_MAX_DROP_S) " seconds: %s", s);
-		a->drop = (unsigned)n;
-	} else if (m->run == run_session && !strncmp(s, "-wait=", 6)) {
-		if (parse_int(s + 6, 1, IMG_SESSION_MAX_WAIT_S, &n))
-			return usage_error(m, "-wait takes 1 to " IMG_STR(IMG_SESSION_MAX_WAIT_S)
-					   " seconds: %s", s);
-		a->wait = (unsigned)n;
-	} else if (m->run == run_session && !strncmp(s, "-iface=", 7) && s[7]) {
-		a->iface = s + 7;
-	} else if (m->run == run_session && !strncmp(s, "-image=", 7) && s[7]) {
-		a->image = s + 7;
-	} else if (m->run == run_session && !strcmp(s, "-nocatchup")) {
-		a->nocatchup = 1;
-	} else if (m->run == run_session && !strcmp(s, "-address")) {
-		a->address = 1;
-	} else if (!strncmp(s, "-timeout=", 9)) {
-		if (parse_int(s + 9, 5, 86400, &a->timeout))
-			return usage_error(m, "-timeout takes 5 to 86400 seconds: %s", s);
-	} else {
-		return usage_error(m, "unknown option %s", s);
+			*(unsigned *)(void *)field = (unsigned)n;
+		return 0;
+	case O_TEXT:
+		if (!*v)
+			break;
+		*(const char **)(void *)field = v;
+		return 0;
+	case O_CUSTOM:
+		if (!d->fn(a, d, v))
+			return 0;
+		break;
 	}
-	return 0;
+	rc = opt_bad(d, v);
+	fprintf(stderr, "usage: %s\n", m->usage);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -792,6 +877,7 @@ int main(int argc, char **argv)
 			a.help_mode = m->name;
 			return run_help(&a);
 		}
+	a.session = m->run == run_session;
 	for (int i = 1; i < argc; i++) {
 		if (i == mi)
 			continue;

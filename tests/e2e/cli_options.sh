@@ -45,6 +45,16 @@ grep -q -- '-ap is not an option of this mode (it belongs to -restorel, -restore
 	"$WORK/err" && pass "-ap with -makel: names the modes it belongs to" ||
 	fail "-ap with -makel: $(head -c 300 "$WORK/err")"
 
+run_img -session lab -master=1
+expect_rc 2 "-master=1"
+expect_err '-master takes no value' "a flag given a value is refused"
+run_img -makel "$WORK/c.img" -codec=lz4 -disk="$WORK/src.img"
+expect_rc 2 "-codec=lz4"
+expect_err '-codec takes zstd or deflate: -codec=lz4' "-codec=lz4 names the forms it takes"
+run_img -makel "$WORK/c.img" -threads -disk="$WORK/src.img"
+expect_rc 2 "-threads without a value"
+expect_err '-threads needs a value' "a valued option given none is refused"
+
 # imgserv: -port= and port= of the same setting; -status reaches nothing on
 # port 1, and both say the same.
 printf 'port = 1\n' >"$WORK/p.conf"
@@ -64,4 +74,11 @@ printf 'port = 70000\n' >"$WORK/p.conf"
 [ "$r1" = 2 ] && grep -q -- '-clients= takes a whole number from 0 to 256' "$WORK/s1" &&
 	pass "imgserv -clients=257 refused with the same limit as img" ||
 	fail "imgserv -clients=257: exit $r1 $(cat "$WORK/s1")"
+printf 'http_port = x\n' >"$WORK/p.conf"
+"$IMGSERV" -conf="$WORK/p.conf" -status >"$WORK/s1" 2>&1; r1=$?
+"$IMGSERV" -conf=/dev/null -http=x -status >"$WORK/s2" 2>&1; r2=$?
+[ "$r1" = 2 ] && [ "$r2" = 2 ] && grep -q 'p.conf:1: http_port takes 0 to 65535 (0: off)' "$WORK/s1" &&
+	grep -q -- '-http takes 0 to 65535 (0: off): x' "$WORK/s2" &&
+	pass "imgserv http_port=x and -http=x: one table entry, one range" ||
+	fail "http_port=x: exit $r1 $(cat "$WORK/s1"); -http=x: exit $r2 $(cat "$WORK/s2")"
 e2e_finish
