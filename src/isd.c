@@ -38,6 +38,7 @@
 #include "base/bytes.h"
 #include "disk.h"
 #include "gpt.h"
+#include "mbr.h"
 #include "internal.h"
 #include "isd.h"
 
@@ -464,12 +465,13 @@ static int mbr_place(const struct img_dev *d, const uint8_t *s, struct img_error
 	int used = 0;
 	if (looks_like_fs(s))
 		return no_room(d, err, "no partition table (a filesystem on the whole disk)");
-	for (int i = 0; i < 4; i++) {
-		const uint8_t *e = s + 446 + 16 * i;
-		uint64_t start = img_get32(e + 8), len = img_get32(e + 12);
-		if (e[4] == 0 || len == 0)
+	for (int i = 0; i < IMG_MBR_ENTRIES; i++) {
+		struct img_mbr_entry e;
+		img_mbr_get(s, i, &e);
+		uint64_t start = e.start, len = e.len;
+		if (e.type == 0 || len == 0)
 			continue;
-		if ((e[0] != 0 && e[0] != 0x80) || start + len > total)
+		if ((e.boot != 0 && e.boot != 0x80) || start + len > total)
 			return no_room(d, err, "no partition table (sector 0 is not a valid MBR)");
 		if (start * ss < ISD_MIB) {
 			snprintf(why, sizeof(why), "partition %d starts at byte %llu (sector %llu), before 1 MiB",
@@ -495,13 +497,11 @@ static int place(const struct img_dev *d, struct img_error *err)
 	uint8_t *s = malloc(ss);
 	if (!s)
 		return img_err_set(err, -ENOMEM, "out of memory");
-	int rc = img_dev_read(d, s, ss, 0, err), gpt = 0;
-	if (!rc && (s[510] != 0x55 || s[511] != 0xaa))
+	int rc = img_dev_read(d, s, ss, 0, err);
+	if (!rc && !img_mbr_signed(s))
 		rc = no_room(d, err, "no partition table");
-	for (int i = 0; !rc && i < 4; i++)
-		gpt |= s[446 + 16 * i + 4] == 0xee;
 	if (!rc)
-		rc = gpt ? gpt_place(d, s, err) : mbr_place(d, s, err);
+		rc = img_mbr_protective(s) ? gpt_place(d, s, err) : mbr_place(d, s, err);
 	free(s);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include "base/bytes.h"
 #include "format.h"
 #include "gpt.h"
+#include "mbr.h"
 #include "internal.h"
 #include "table.h"
 
@@ -137,8 +138,6 @@ out:
 	return rc;
 }
 
-static int is_ext_type(uint8_t t) { return t == 0x05 || t == 0x0f || t == 0x85; }
-
 /* Capture an MBR disk's sectors: sector 0 and every EBR of the chain.
  * Fills the type byte and boot flag of parts [first..]. */
 static int mbr_capture(const struct img_dev *dev, struct img_layout *l,
@@ -152,12 +151,13 @@ static int mbr_capture(const struct img_dev *dev, struct img_layout *l,
 	const uint8_t *m = d->raw[0].data;
 	uint8_t types[256] = {0}, boot[256] = {0};
 	uint64_t ext_start = 0;
-	for (int i = 0; i < 4; i++) {
-		const uint8_t *e = m + 446 + 16 * i;
-		types[i + 1] = e[4];
-		boot[i + 1] = e[0] == 0x80;
-		if (is_ext_type(e[4]))
-			ext_start = img_get32(e + 8);
+	struct img_mbr_entry e, link;
+	for (int i = 0; i < IMG_MBR_ENTRIES; i++) {
+		img_mbr_get(m, i, &e);
+		types[i + 1] = e.type;
+		boot[i + 1] = e.boot == 0x80;
+		if (img_mbr_extended(e.type))
+			ext_start = e.start;
 	}
 	/* Follow the EBR chain: each EBR holds one logical partition and a
 	 * link to the next EBR, relative to the extended partition start. */
@@ -170,16 +170,17 @@ static int mbr_capture(const struct img_dev *dev, struct img_layout *l,
 		if ((rc = add_raw(d, ebr * ss, ss, dev, err)))
 			return rc;
 		const uint8_t *s = d->raw[d->nraw - 1].data;
-		if (s[510] != 0x55 || s[511] != 0xaa)
+		if (!img_mbr_signed(s))
 			return img_err_set(err, -IMG_E_TABLE,
 					   "disk %s: extended boot record at sector %llu has no signature",
 					   dev->path, (unsigned long long)ebr);
-		types[n] = s[446 + 4];
-		boot[n] = s[446] == 0x80;
-		uint64_t next = img_get32(s + 446 + 16 + 8);
-		if (!next || !is_ext_type(s[446 + 16 + 4]))
+		img_mbr_get(s, 0, &e);
+		img_mbr_get(s, 1, &link);
+		types[n] = e.type;
+		boot[n] = e.boot == 0x80;
+		if (!link.start || !img_mbr_extended(link.type))
 			break;
-		uint64_t nebr = ext_start + next;
+		uint64_t nebr = ext_start + link.start;
 		if (nebr <= ebr)
 			return img_err_set(err, -IMG_E_TABLE,
 					   "disk %s: extended boot records loop at sector %llu",
@@ -423,11 +424,7 @@ static int gpt_write_moved(const struct img_disk *d, const struct img_dev *dev,
 		goto out;
 	}
 	memcpy(mbr, pmbr->data, ss);
-	for (int i = 0; i < 4; i++) {
-		uint8_t *e = mbr + 446 + 16 * i;
-		if (e[4] == 0xee)
-			img_le32(e + 12, last > 0xffffffffu ? 0xffffffffu : (uint32_t)last);
-	}
+	img_mbr_cover(mbr, last);
 	memcpy(hdr, ph->data, ss);
 	img_le64(hdr + 32, last);
 	img_le64(hdr + 48, last - esec - 1);
