@@ -389,11 +389,9 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 	char **def = NULL;
 	const char *const *disks = o->disks;
 	size_t ndisks = o->ndisks;
-	pthread_t rd[IMG_READERS], wk[64];
+	struct img_crew crew = { .n = 0 };
 	struct reader_arg ra[IMG_READERS];
-	unsigned nwk = 0;
 	int rc;
-	unsigned nrd = 0;
 
 	if (!st)
 		st = &dummy;
@@ -421,32 +419,25 @@ int img_make(const struct img_make_opts *o, const struct img_sink *sink,
 	pg.pub.phase = "capture";
 	m.level = o->level;
 	m.codec = o->codec;
-	if ((rc = make_alloc(&m, disks, o->threads, IMG_ARRAY_SIZE(wk), err)))
+	if ((rc = make_alloc(&m, disks, o->threads, IMG_CREW_MAX - IMG_READERS, err)))
 		goto out;
 	m.nreaders = IMG_READERS;
-	for (; nrd < IMG_READERS; nrd++) {
-		ra[nrd] = (struct reader_arg){ &m, nrd };
-		if (pthread_create(&rd[nrd], NULL, reader, &ra[nrd])) {
-			rc = img_err_set(err, -EAGAIN, "cannot start the reader threads");
-			goto out;
-		}
+	for (unsigned i = 0; i < IMG_READERS; i++)
+		ra[i] = (struct reader_arg){ &m, i };
+	if (img_crew_start(&crew, IMG_READERS, reader, ra, sizeof(ra[0])) < IMG_READERS) {
+		rc = img_err_set(err, -EAGAIN, "cannot start the reader threads");
+		goto out;
 	}
-	for (; nwk < m.nworkers; nwk++)
-		if (pthread_create(&wk[nwk], NULL, worker, &m)) {
-			img_ring_fail(&m.ring, -EAGAIN, NULL);
-			break;
-		}
+	if (img_crew_start(&crew, m.nworkers, worker, &m, 0) < IMG_READERS + m.nworkers)
+		img_ring_fail(&m.ring, -EAGAIN, NULL);
 	rc = write_all(&m, sink, cb, st, &pg, err);
-	if (!rc && nwk < m.nworkers)
+	if (!rc && crew.n < IMG_READERS + m.nworkers)
 		rc = img_err_set(err, -EAGAIN, "cannot start worker threads");
 out:
-	if (nrd) {
+	if (crew.n) {
 		if (rc)
 			img_ring_fail(&m.ring, rc, NULL);
-		for (unsigned i = 0; i < nrd; i++)
-			pthread_join(rd[i], NULL);
-		for (unsigned i = 0; i < nwk; i++)
-			pthread_join(wk[i], NULL);
+		img_crew_join(&crew);
 	}
 	make_free(&m);
 	img_layout_free(l);

@@ -199,3 +199,22 @@ int img_ring_error(struct img_ring *r, struct img_error *e)
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }
+
+unsigned img_crew_start(struct img_crew *c, unsigned n, void *(*fn)(void *),
+			void *args, size_t argsize)
+{
+	for (unsigned i = 0; i < n && c->n < IMG_CREW_MAX; i++) {
+		void *a = (char *)args + (size_t)i * argsize;
+		if (pthread_create(&c->t[c->n], NULL, fn, a))
+			break;
+		c->n++;
+	}
+	return c->n;
+}
+
+void img_crew_join(struct img_crew *c)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		pthread_join(c->t[i], NULL);
+	c->n = 0;
+}

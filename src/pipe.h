@@ -25,6 +25,20 @@ unsigned img_threads(unsigned requested);
 void img_pipe_size(uint32_t chunk, size_t out, unsigned *workers,
 		   unsigned *slots);
 
+/* A pipeline's threads, started together and joined together: the one
+ * place their lifecycle lives.  Thread i runs fn(args + i * argsize)
+ * (argsize 0: every thread gets args). */
+#define IMG_CREW_MAX 72
+struct img_crew {
+	pthread_t t[IMG_CREW_MAX];
+	unsigned n;               /* running */
+};
+/* Start up to n more threads; returns how many now run in all. */
+unsigned img_crew_start(struct img_crew *c, unsigned n, void *(*fn)(void *),
+			void *args, size_t argsize);
+/* Join every running thread (the caller has told them to end). */
+void img_crew_join(struct img_crew *c);
+
 /* fsync the directory holding path (after a rename), best effort. */
 void img_fsync_dir(const char *path);
 

@@ -598,107 +598,142 @@ static int alloc_slots(struct rst *r, struct img_error *err)
 	return 0;
 }
 
-int img_restore(const struct img_restore_opts *o, const struct img_source *src,
-		const struct img_callbacks *cb, struct img_stats *st,
-		struct img_error *err)
-{
+/* Everything one restore holds, from the header to the last flush. */
+struct job {
 	struct rst r;
-	struct in in = { .src = src };
-	struct img_layout *l = NULL;
-	struct img_stats dummy;
-	struct img_pipe_progress pg = {0};
-	char **def = NULL;
-	const char *const *disks = o->disks;
-	size_t ndisks = o->ndisks;
-	pthread_t wk[64];
-	unsigned nwk = 0;
-	int rc;
-	struct img_isd isd = {0}; /* the first target's, before any write */
-	int isd_found = 0;
+	struct in in;
+	struct img_layout *l;
+	struct img_pipe_progress pg;
+	char **def;                /* the default disks, when none was named */
+	const char *const *disks;
+	size_t ndisks;
+	struct img_crew crew;
+	struct img_isd isd;        /* the first target's, before any write */
+	int isd_found;
+};
 
-	if (!st)
-		st = &dummy;
-	memset(st, 0, sizeof(*st));
-	memset(&r, 0, sizeof(r));
-	pg.elapsed_base = img_now();
-	pg.pub.phase = o->verify_only ? "verify" : "restore";
-
-	rc = read_header(&in, &l, err);
+/* Read the header and open the targets (not when verifying); the
+ * progress total is the used bytes of the areas that have a target. */
+static int restore_open(struct job *j, const struct img_restore_opts *o,
+			struct img_error *err)
+{
+	int rc = read_header(&j->in, &j->l, err);
 	if (rc)
-		goto out;
-	r.l = l;
-	r.verify_only = o->verify_only;
-	r.tg = calloc(l->nparts ? l->nparts : 1, sizeof(*r.tg));
-	if (!r.tg) {
-		rc = img_err_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
+		return rc;
+	const struct img_layout *l = j->l;
+	j->r.l = l;
+	j->r.verify_only = o->verify_only;
+	j->r.tg = calloc(l->nparts ? l->nparts : 1, sizeof(*j->r.tg));
+	if (!j->r.tg)
+		return img_err_set(err, -ENOMEM, "out of memory");
 	if (!o->verify_only) {
-		rc = img_disks_pick(&disks, &ndisks, &def, err);
-		if (rc || (rc = open_targets(&r, o, disks, ndisks, &isd, &isd_found, err)))
-			goto out;
+		rc = img_disks_pick(&j->disks, &j->ndisks, &j->def, err);
+		if (rc || (rc = open_targets(&j->r, o, j->disks, j->ndisks, &j->isd,
+					     &j->isd_found, err)))
+			return rc;
 	}
 	for (size_t a = 0; a < l->nparts; a++)
-		if (r.tg[a].dev >= 0 || o->verify_only)
-			pg.pub.total += l->parts[a].used;
+		if (j->r.tg[a].dev >= 0 || o->verify_only)
+			j->pg.pub.total += l->parts[a].used;
+	return 0;
+}
 
-	r.nworkers = img_threads(o->threads);
-	img_pipe_size(l->chunk, l->chunk, &r.nworkers, &r.nslots);
-	if ((rc = alloc_slots(&r, err)))
-		goto out;
-	for (; nwk < r.nworkers; nwk++)
-		if (pthread_create(&wk[nwk], NULL, worker, &r))
-			break;
-	if (nwk == 0) {
-		rc = img_err_set(err, -EAGAIN, "cannot start worker threads");
-		goto out;
-	}
-	rc = records(&r, &in, cb, st, &pg, err);
+/* Start the workers, feed them every record, wait for them. */
+static int restore_run(struct job *j, const struct img_restore_opts *o,
+		       const struct img_callbacks *cb, struct img_stats *st,
+		       struct img_error *err)
+{
+	struct rst *r = &j->r;
+	r->nworkers = img_threads(o->threads);
+	img_pipe_size(j->l->chunk, j->l->chunk, &r->nworkers, &r->nslots);
+	int rc = alloc_slots(r, err);
 	if (rc)
-		img_ring_fail(&r.ring, rc, err);
-	img_ring_finish(&r.ring);
-	for (unsigned i = 0; i < nwk; i++)
-		pthread_join(wk[i], NULL);
-	nwk = 0;
-	if (!rc)
-		rc = img_ring_error(&r.ring, err);
-	if (!rc && !o->verify_only && r.ndevs)
-		rc = img_isd_restore_end(&r.devs[0], o->nmaps ? NULL : &isd, isd_found,
-					 o->image_name, cb, err);
-	for (size_t i = 0; !rc && !o->verify_only && i < r.ndevs; i++)
-		rc = img_dev_flush(&r.devs[i], !o->nmaps, err);
+		return rc;
+	if (!img_crew_start(&j->crew, r->nworkers, worker, r, 0))
+		return img_err_set(err, -EAGAIN, "cannot start worker threads");
+	rc = records(r, &j->in, cb, st, &j->pg, err);
+	if (rc)
+		img_ring_fail(&r->ring, rc, err);
+	img_ring_finish(&r->ring);
+	img_crew_join(&j->crew);
+	return rc ? rc : img_ring_error(&r->ring, err);
+}
+
+/* After the last record: the image-safe data, the flushes, the last
+ * progress report. */
+static int restore_finish(struct job *j, const struct img_restore_opts *o,
+			  const struct img_callbacks *cb, struct img_error *err)
+{
+	int rc = 0;
+	struct rst *r = &j->r;
+	if (!o->verify_only && r->ndevs)
+		rc = img_isd_restore_end(&r->devs[0], o->nmaps ? NULL : &j->isd,
+					 j->isd_found, o->image_name, cb, err);
+	for (size_t i = 0; !rc && !o->verify_only && i < r->ndevs; i++)
+		rc = img_dev_flush(&r->devs[i], !o->nmaps, err);
 	if (!rc && cb && cb->progress) {
-		pg.pub.elapsed = img_now() - pg.elapsed_base;
-		pg.pub.rate = pg.pub.done / (pg.pub.elapsed > 0 ? pg.pub.elapsed : 1);
-		cb->progress(cb->ctx, &pg.pub);
+		struct img_progress *p = &j->pg.pub;
+		p->elapsed = img_now() - j->pg.elapsed_base;
+		p->rate = p->done / (p->elapsed > 0 ? p->elapsed : 1);
+		cb->progress(cb->ctx, p);
 	}
-out:
-	if (nwk) {
-		img_ring_fail(&r.ring, rc ? rc : -IMG_E_CANCELLED, NULL);
-		for (unsigned i = 0; i < nwk; i++)
-			pthread_join(wk[i], NULL);
+	return rc;
+}
+
+/* Stop what still runs, say a partial write, free everything. */
+static void restore_close(struct job *j, int rc, struct img_error *err)
+{
+	struct rst *r = &j->r;
+	if (j->crew.n) {
+		img_ring_fail(&r->ring, rc ? rc : -IMG_E_CANCELLED, NULL);
+		img_crew_join(&j->crew);
 	}
-	if (rc && r.wrote && err) {
+	if (rc && r->wrote && err) {
 		size_t n = strlen(err->msg);
 		if (n + 80 < sizeof(err->msg))
 			snprintf(err->msg + n, sizeof(err->msg) - n,
 				 "; the target was partly written and is incomplete");
 	}
-	if (r.slots)
-		for (unsigned i = 0; i < r.nslots; i++) {
-			free(r.slots[i].rec);
-			free(r.slots[i].raw);
-			free(r.slots[i].runs);
+	if (r->slots)
+		for (unsigned i = 0; i < r->nslots; i++) {
+			free(r->slots[i].rec);
+			free(r->slots[i].raw);
+			free(r->slots[i].runs);
 		}
-	free(r.slots);
-	for (size_t i = 0; i < r.ndevs; i++)
-		img_dev_close(&r.devs[i]);
-	free(r.devs);
-	free(r.tg);
-	img_layout_free(l);
-	img_strv_free(def, ndisks);
-	img_ring_destroy(&r.ring);
-	st->seconds = img_now() - pg.elapsed_base;
+	free(r->slots);
+	for (size_t i = 0; i < r->ndevs; i++)
+		img_dev_close(&r->devs[i]);
+	free(r->devs);
+	free(r->tg);
+	img_layout_free(j->l);
+	img_strv_free(j->def, j->ndisks);
+	img_ring_destroy(&r->ring);
+}
+
+int img_restore(const struct img_restore_opts *o, const struct img_source *src,
+		const struct img_callbacks *cb, struct img_stats *st,
+		struct img_error *err)
+{
+	struct img_stats dummy;
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return img_err_set(err, -ENOMEM, "out of memory");
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	j->in.src = src;
+	j->disks = o->disks;
+	j->ndisks = o->ndisks;
+	j->pg.elapsed_base = img_now();
+	j->pg.pub.phase = o->verify_only ? "verify" : "restore";
+	int rc = restore_open(j, o, err);
+	if (!rc)
+		rc = restore_run(j, o, cb, st, err);
+	if (!rc)
+		rc = restore_finish(j, o, cb, err);
+	restore_close(j, rc, err);
+	st->seconds = img_now() - j->pg.elapsed_base;
+	free(j);
 	return rc;
 }
 
