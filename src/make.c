@@ -212,6 +212,33 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* After the last chunk record at *pos: the index (seq entries) and the
+ * trailer with the digest over every chunk's digest. */
+static int write_tail(const struct img_sink *sink, struct img_wbuf *idx,
+		      struct img_sha *sha, uint64_t seq, uint64_t *pos,
+		      struct img_stats *st, struct img_error *err)
+{
+	img_le64(idx->p, seq);
+	uint8_t pre[IMG_PREFIX_LEN];
+	img_fmt_put_prefix(pre, IMG_TAG_INDX, idx->len, idx->p, (uint32_t)idx->len);
+	struct img_trailer t = { .index_offset = *pos, .chunks = seq,
+				 .raw_total = st->raw_bytes,
+				 .stored_total = st->stored_bytes };
+	img_sha_final(sha, t.digest);
+	uint8_t tr[IMG_TRAILER_LEN];
+	img_fmt_put_trailer(tr + IMG_PREFIX_LEN, &t);
+	img_fmt_put_prefix(tr, IMG_TAG_TRLR, IMG_TRAILER_BODY_LEN, tr + IMG_PREFIX_LEN,
+			   IMG_TRAILER_BODY_LEN);
+	int rc;
+	if ((rc = sink->write(sink->ctx, pre, sizeof(pre))) ||
+	    (rc = sink->write(sink->ctx, idx->p, idx->len)) ||
+	    (rc = sink->write(sink->ctx, tr, sizeof(tr))))
+		return img_err_set(err, rc, "cannot write the image index: %s", img_strerror(rc));
+	*pos += sizeof(pre) + idx->len + sizeof(tr);
+	st->image_bytes = *pos;
+	return 0;
+}
+
 /* The writer side, on the calling thread. */
 static int write_all(struct make *m, const struct img_sink *sink,
 		     const struct img_callbacks *cb, struct img_stats *st,
@@ -269,25 +296,8 @@ static int write_all(struct make *m, const struct img_sink *sink,
 		rc = img_err_set(err, -ENOMEM, "out of memory for the image index");
 		goto out;
 	}
-	img_le64(idx.p, seq);
-	uint8_t pre[IMG_PREFIX_LEN];
-	img_fmt_put_prefix(pre, IMG_TAG_INDX, idx.len, idx.p, (uint32_t)idx.len);
-	struct img_trailer t = { .index_offset = pos, .chunks = seq,
-				 .raw_total = st->raw_bytes,
-				 .stored_total = st->stored_bytes };
-	img_sha_final(sha, t.digest);
-	uint8_t tr[IMG_TRAILER_LEN];
-	img_fmt_put_trailer(tr + IMG_PREFIX_LEN, &t);
-	img_fmt_put_prefix(tr, IMG_TAG_TRLR, IMG_TRAILER_BODY_LEN, tr + IMG_PREFIX_LEN,
-			   IMG_TRAILER_BODY_LEN);
-	if ((rc = sink->write(sink->ctx, pre, sizeof(pre))) ||
-	    (rc = sink->write(sink->ctx, idx.p, idx.len)) ||
-	    (rc = sink->write(sink->ctx, tr, sizeof(tr)))) {
-		img_err_set(err, rc, "cannot write the image index: %s", img_strerror(rc));
+	if ((rc = write_tail(sink, &idx, sha, seq, &pos, st, err)))
 		goto out;
-	}
-	pos += sizeof(pre) + idx.len + sizeof(tr);
-	st->image_bytes = pos;
 	if (cb && cb->progress) {
 		pg->pub.rate = pg->pub.elapsed > 0 ? pg->pub.done / pg->pub.elapsed : 0;
 		cb->progress(cb->ctx, &pg->pub);

@@ -145,6 +145,69 @@ static int plan_whole(struct rst *r, const char *const *disks, size_t ndisks,
 	return 0;
 }
 
+/* Check one -ap=aFROM:pTO against the image (l) and the target table
+ * (tl); the k earlier maps must not use either side again.  Sets *src_at
+ * to the image area and *dst to the target partition. */
+static int map_check(const struct rst *r, const struct img_layout *tl,
+		     const struct img_restore_opts *o, size_t k, size_t *src_at,
+		     const struct img_part **dst, struct img_error *err)
+{
+	const struct img_layout *l = r->l;
+	int from = o->maps[k].from, to = o->maps[k].to;
+	const struct img_part *src = NULL;
+	*dst = NULL;
+	for (size_t a = 0; a < l->nparts; a++)
+		if (l->parts[a].kind == IMG_PK_DATA && l->parts[a].number == from) {
+			src = &l->parts[a];
+			*src_at = a;
+		}
+	for (size_t t = 0; t < tl->nparts; t++)
+		if (tl->parts[t].kind == IMG_PK_DATA && tl->parts[t].number == to)
+			*dst = &tl->parts[t];
+	if (!src)
+		return img_err_set(err, -IMG_E_NOTFOUND,
+				   "-ap=a%d:p%d: the image has no partition %d (see img -imginfo)",
+				   from, to, from);
+	if (!*dst)
+		return img_err_set(err, -IMG_E_NOTFOUND,
+				   "-ap=a%d:p%d: the target disks have no partition %d (see img -dump)",
+				   from, to, to);
+	const struct img_dev *dd = &r->devs[(*dst)->disk];
+	if (src->capture == IMG_CAP_EXCLUDED)
+		return img_err_set(err, -IMG_E_MISMATCH,
+				   "-ap=a%d:p%d: image partition %d was excluded when the image was made",
+				   from, to, from);
+	if (l->disks[src->disk].sector != dd->sector)
+		return img_err_set(err, -IMG_E_SECTOR,
+				   "-ap=a%d:p%d: image partition has %u-byte sectors, target disk %s has %u-byte sectors",
+				   from, to, l->disks[src->disk].sector, dd->path, dd->sector);
+	if ((*dst)->length < src->length)
+		return img_err_set(err, -IMG_E_TOOSMALL,
+				   "-ap=a%d:p%d: image partition %d is %llu bytes but target partition %d has only %llu",
+				   from, to, from, (unsigned long long)src->length, to,
+				   (unsigned long long)(*dst)->length);
+	for (size_t j = 0; j < k; j++)
+		if (o->maps[j].to == to || o->maps[j].from == from)
+			return img_err_set(err, -IMG_E_USAGE,
+					   "-ap=a%d:p%d: partition used twice", from, to);
+	return 0;
+}
+
+/* Free the target table plan_maps read. */
+static void target_table_free(struct img_layout *tl)
+{
+	img_table_drop(tl, 0);
+	free(tl->parts);
+	for (size_t i = 0; i < tl->ndisks; i++) {
+		for (size_t k = 0; k < tl->disks[i].nraw; k++)
+			free(tl->disks[i].raw[k].data);
+		free(tl->disks[i].raw);
+	}
+	free(tl->disks);
+}
+
+/* -ap: open the target disks, read their tables, and aim each mapped
+ * image area at its target partition; unmapped areas get no target. */
 static int plan_maps(struct rst *r, const struct img_restore_opts *o,
 		     const char *const *disks, size_t ndisks,
 		     struct img_error *err)
@@ -157,78 +220,24 @@ static int plan_maps(struct rst *r, const struct img_restore_opts *o,
 		return img_err_set(err, -ENOMEM, "out of memory");
 	for (size_t a = 0; a < l->nparts; a++)
 		r->tg[a].dev = -1;
-	for (size_t i = 0; i < ndisks; i++) {
+	for (size_t i = 0; !rc && i < ndisks; i++) {
 		rc = img_dev_open(&r->devs[i], disks[i], 1, err);
 		if (rc)
-			goto out;
+			break;
 		r->ndevs++;
 		tl.ndisks++;
 		rc = img_table_scan(&r->devs[i], &tl, i, &number, err);
-		if (rc)
-			goto out;
 	}
-	for (size_t k = 0; k < o->nmaps; k++) {
-		int from = o->maps[k].from, to = o->maps[k].to;
-		const struct img_part *src = NULL, *dst = NULL;
+	for (size_t k = 0; !rc && k < o->nmaps; k++) {
 		size_t sa = 0;
-		for (size_t a = 0; a < l->nparts; a++)
-			if (l->parts[a].kind == IMG_PK_DATA && l->parts[a].number == from) {
-				src = &l->parts[a];
-				sa = a;
-			}
-		for (size_t t = 0; t < tl.nparts; t++)
-			if (tl.parts[t].kind == IMG_PK_DATA && tl.parts[t].number == to)
-				dst = &tl.parts[t];
-		if (!src) {
-			rc = img_err_set(err, -IMG_E_NOTFOUND,
-					 "-ap=a%d:p%d: the image has no partition %d (see img -imginfo)",
-					 from, to, from);
-			goto out;
+		const struct img_part *dst;
+		rc = map_check(r, &tl, o, k, &sa, &dst, err);
+		if (!rc) {
+			r->tg[sa].dev = dst->disk;
+			r->tg[sa].base = dst->start;
 		}
-		if (!dst) {
-			rc = img_err_set(err, -IMG_E_NOTFOUND,
-					 "-ap=a%d:p%d: the target disks have no partition %d (see img -dump)",
-					 from, to, to);
-			goto out;
-		}
-		if (src->capture == IMG_CAP_EXCLUDED) {
-			rc = img_err_set(err, -IMG_E_MISMATCH,
-					 "-ap=a%d:p%d: image partition %d was excluded when the image was made",
-					 from, to, from);
-			goto out;
-		}
-		if (l->disks[src->disk].sector != r->devs[dst->disk].sector) {
-			rc = img_err_set(err, -IMG_E_SECTOR,
-					 "-ap=a%d:p%d: image partition has %u-byte sectors, target disk %s has %u-byte sectors",
-					 from, to, l->disks[src->disk].sector,
-					 r->devs[dst->disk].path, r->devs[dst->disk].sector);
-			goto out;
-		}
-		if (dst->length < src->length) {
-			rc = img_err_set(err, -IMG_E_TOOSMALL,
-					 "-ap=a%d:p%d: image partition %d is %llu bytes but target partition %d has only %llu",
-					 from, to, from, (unsigned long long)src->length, to,
-					 (unsigned long long)dst->length);
-			goto out;
-		}
-		for (size_t j = 0; j < k; j++)
-			if (o->maps[j].to == to || o->maps[j].from == from) {
-				rc = img_err_set(err, -IMG_E_USAGE,
-						 "-ap=a%d:p%d: partition used twice", from, to);
-				goto out;
-			}
-		r->tg[sa].dev = dst->disk;
-		r->tg[sa].base = dst->start;
 	}
-out:
-	img_table_drop(&tl, 0);
-	free(tl.parts);
-	for (size_t i = 0; i < tl.ndisks; i++) {
-		for (size_t k = 0; k < tl.disks[i].nraw; k++)
-			free(tl.disks[i].raw[k].data);
-		free(tl.disks[i].raw);
-	}
-	free(tl.disks);
+	target_table_free(&tl);
 	return rc;
 }
 
