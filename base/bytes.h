@@ -36,6 +36,17 @@ static inline uint64_t img_get64(const uint8_t *p)
 	return img_get32(p) | (uint64_t)img_get32(p + 4) << 32;
 }
 
+/* Big-endian fields (XFS and other on-disk formats that store them so). */
+static inline uint16_t img_getbe16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t img_getbe32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t img_getbe64(const uint8_t *p)
+{
+	return (uint64_t)img_getbe32(p) << 32 | img_getbe32(p + 4);
+}
+
 struct img_wbuf {
 	uint8_t *p;
 	size_t len, cap, max;

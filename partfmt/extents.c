@@ -2,6 +2,7 @@
  * registry so that handlers never call back into the file that lists them. */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "pf.h"
 
@@ -39,5 +40,27 @@ int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len)
 	e->v[e->n].start = start;
 	e->v[e->n].len = len;
 	e->n++;
+	return 0;
+}
+
+int pf_read(const struct pf_source *s, void *buf, size_t n, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	if (off > s->length || n > s->length - off)
+		return -EIO;
+	while (n) {
+		ssize_t got = pread(s->fd, p, n, (off_t)(s->offset + off));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EIO;
+		p += got;
+		n -= (size_t)got;
+		off += (uint64_t)got;
+	}
 	return 0;
 }

@@ -23,28 +23,6 @@ struct pf_fat {
 	uint64_t cbytes;        /* bytes per cluster */
 };
 
-/* Read exactly n bytes at partition offset off.  Returns 0 or -errno. */
-static int pf_fat_read(const struct pf_source *s, void *buf, size_t n,
-		       uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (n) {
-		ssize_t got = pread(s->fd, p, n, (off_t)(s->offset + off));
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -errno;
-		if (got == 0)
-			return -EIO;
-		p += got;
-		n -= (size_t)got;
-		off += (uint64_t)got;
-	}
-	return 0;
-}
-
 static int pf_is_pow2(uint32_t v)
 {
 	return v && !(v & (v - 1));
@@ -177,7 +155,7 @@ static int pf_fat12_walk(const struct pf_source *s, struct pf_fat_runs *w)
 	if (!buf)
 		return -ENOMEM;
 	buf[n] = 0;
-	ret = pf_fat_read(s, buf, n, f->fat_off);
+	ret = pf_read(s, buf, n, f->fat_off);
 	for (uint64_t cl = 2; ret == 0 && cl <= last; cl++) {
 		size_t o = (size_t)(cl * 3 / 2);
 		uint32_t v;
@@ -213,7 +191,7 @@ static int pf_fat1632_walk(const struct pf_source *s, struct pf_fat_runs *w)
 		uint64_t cnt = total - base < per ? total - base : per;
 		uint64_t i = base == 0 ? 2 : 0;
 
-		ret = pf_fat_read(s, buf, (size_t)(cnt * esz),
+		ret = pf_read(s, buf, (size_t)(cnt * esz),
 				  f->fat_off + base * esz);
 		while (ret == 0 && i < cnt) {
 			const uint8_t *p = buf + i * esz;
@@ -254,7 +232,7 @@ static int pf_fat_used(const struct pf_source *s, struct pf_result *r,
 
 	if (s->length < sizeof(bs))
 		return img_err_set(err, -IMG_E_FS, "vfat: partition too small");
-	ret = pf_fat_read(s, bs, sizeof(bs), 0);
+	ret = pf_read(s, bs, sizeof(bs), 0);
 	if (ret < 0)
 		return img_err_set(err, ret, "vfat: cannot read boot sector: %s",
 				   strerror(-ret));

@@ -67,10 +67,15 @@ struct pf_extents {
  * array grows by doubling; on error e is unchanged and still owns v. */
 int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len);
 
+/* Read exactly n bytes at partition offset off (inside the partition).
+ * Returns 0, -EIO for a short read or a range outside, or -errno. */
+int pf_read(const struct pf_source *s, void *buf, size_t n, uint64_t off);
+
 /* Handlers, one per file. */
 extern const struct pf_ops pf_ext_ops;   /* ext2, ext3, ext4 (libext2fs) */
 extern const struct pf_ops pf_ntfs_ops;  /* ntfs (libntfs-3g) */
 extern const struct pf_ops pf_fat_ops;   /* vfat: FAT12/16/32 (own FAT walk) */
 extern const struct pf_ops pf_swap_ops;  /* swap: header page only */
+extern const struct pf_ops pf_xfs_ops;   /* xfs v4/v5: all but the AGF free extents */
 
 #endif

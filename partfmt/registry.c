@@ -23,6 +23,7 @@ static const struct {
 	{ "vfat", &pf_fat_ops },
 	{ "msdos", &pf_fat_ops },
 	{ "swap", &pf_swap_ops },
+	{ "xfs", &pf_xfs_ops },
 };
 
 /* Copy a blkid value into a fixed field, truncating. */
