@@ -217,7 +217,10 @@ static int xfs_ag_free(const struct pf_source *s, const struct xfs_geo *g,
 							   bno, agno);
 				break;
 			}
-			if (n > maxrecs || ++leaves > len)
+			/* Only a lone root leaf may be empty: each leaf of a chain
+			 * must move prev_end on, so a sibling loop ends. */
+			if (n > maxrecs || ++leaves > len ||
+			    (n == 0 && (level > 1 || right != XFS_NULLAGBLOCK)))
 				return img_err_set(err, -IMG_E_FS,
 						   "xfs: free-space tree leaf %u of AG %u is not valid",
 						   bno, agno);
