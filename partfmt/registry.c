@@ -26,6 +26,48 @@ static const struct {
 	{ "xfs", &pf_xfs_ops },
 };
 
+/* blkid TYPE -> what a person should be told when it is captured raw:
+ * volumes whose used blocks cannot be known (encrypted, members of an
+ * array or a cache) and filesystems that have no handler yet.  Never
+ * guessed at: these are captured raw whatever they hold. */
+static const struct {
+	const char *type;
+	const char *why;
+} pf_foreign[] = {
+	{ "crypto_LUKS", "LUKS volume (encrypted; used blocks unknown)" },
+	{ "BitLocker", "BitLocker volume (encrypted; used blocks unknown)" },
+	{ "linux_raid_member", "Linux RAID (md) member (part of an array; used blocks unknown)" },
+	{ "isw_raid_member", "Intel RAID member (part of an array; used blocks unknown)" },
+	{ "ddf_raid_member", "DDF RAID member (part of an array; used blocks unknown)" },
+	{ "bcache", "bcache device (a cache layer; used blocks unknown)" },
+	{ "apfs", "APFS container (no handler; used blocks unknown)" },
+	{ "hfsplus", "HFS+ volume (no handler; used blocks unknown)" },
+	{ "hfs", "HFS volume (no handler; used blocks unknown)" },
+	{ "LVM2_member", "LVM2 physical volume (no handler yet)" },
+	{ "btrfs", "btrfs (no handler yet)" },
+	{ "exfat", "exFAT (no handler yet)" },
+	{ "f2fs", "F2FS (no handler yet)" },
+};
+
+/* Whether the sector looks like random bytes (the header of an encrypted
+ * volume without a signature, such as VeraCrypt's): no run of zeros and
+ * nearly every byte value present.  Only ever used to word a note. */
+static int pf_looks_random(const struct pf_source *s)
+{
+	uint8_t b[512];
+	unsigned seen[256] = { 0 }, distinct = 0, zero_run = 0, longest = 0;
+
+	if (pf_read(s, b, sizeof(b), 0) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(b); i++) {
+		distinct += !seen[b[i]]++;
+		zero_run = b[i] ? 0 : zero_run + 1;
+		if (zero_run > longest)
+			longest = zero_run;
+	}
+	return distinct > 200 && longest < 4;
+}
+
 /* Copy a blkid value into a fixed field, truncating. */
 static void pf_copy_value(blkid_probe pr, const char *name, char *dst,
 			  size_t cap)
@@ -188,8 +230,13 @@ int pf_scan(const struct pf_source *s, struct pf_result *r, int *raw,
 	if (ret < 0)
 		return img_err_set(err, ret, "filesystem probing: %s",
 				   strerror(-ret));
-	if (ret > 0)
+	if (ret > 0) {
+		if (!strcmp(note, "no filesystem found") && pf_looks_random(s))
+			snprintf(note, notecap, "no filesystem signature, and the first sector "
+				 "looks random (an encrypted volume such as VeraCrypt?; "
+				 "used blocks unknown)");
 		goto raw;
+	}
 
 	for (size_t i = 0; i < IMG_ARRAY_SIZE(pf_handlers); i++) {
 		if (strcmp(r->fs, pf_handlers[i].type) == 0) {
@@ -199,6 +246,9 @@ int pf_scan(const struct pf_source *s, struct pf_result *r, int *raw,
 	}
 	if (!ops) {
 		snprintf(note, notecap, "filesystem '%s' has no handler", r->fs);
+		for (size_t i = 0; i < IMG_ARRAY_SIZE(pf_foreign); i++)
+			if (!strcmp(r->fs, pf_foreign[i].type))
+				snprintf(note, notecap, "%s", pf_foreign[i].why);
 		goto raw;
 	}
 	ret = ops->used(s, r, &herr);
