@@ -24,6 +24,7 @@ static const struct {
 	{ "msdos", &pf_fat_ops },
 	{ "swap", &pf_swap_ops },
 	{ "xfs", &pf_xfs_ops },
+	{ "exfat", &pf_exfat_ops },
 };
 
 /* blkid TYPE -> what a person should be told when it is captured raw:
@@ -45,7 +46,6 @@ static const struct {
 	{ "hfs", "HFS volume (no handler; used blocks unknown)" },
 	{ "LVM2_member", "LVM2 physical volume (no handler yet)" },
 	{ "btrfs", "btrfs (no handler yet)" },
-	{ "exfat", "exFAT (no handler yet)" },
 	{ "f2fs", "F2FS (no handler yet)" },
 };
 

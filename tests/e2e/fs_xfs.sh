@@ -22,24 +22,10 @@ blank "$D" $((P2 + N2 + 2 * MIB))
 sgdisk -n1:$((P1 / 512)):$(((P1 + N1) / 512 - 1)) -t1:8300 -n2:$((P2 / 512)):$(((P2 + N2) / 512 - 1)) -t2:8300 \
 	"$D" >/dev/null || fatal "sgdisk on the source disk"
 # stale data in what will be free space: mkfs.xfs -K does not discard it
-python3 - "$D" $P1 $((N1 + N2 + 2 * MIB)) <<'EOF' || fatal "stale bytes"
-import random, sys
-r = random.Random(7)
-with open(sys.argv[1], "r+b") as f:
-    f.seek(int(sys.argv[2]))
-    left = int(sys.argv[3])
-    while left > 0:
-        n = min(left, 1 << 20)
-        f.write(r.randbytes(n))
-        left -= n
-EOF
+stale_bytes "$D" $P1 $((N1 + N2 + 2 * MIB)) 7
 sgdisk -v "$D" | grep -q 'No problems found' || fatal "sgdisk -v on the source"
 
-loop() { # loop OFFSET SIZE: a read-write loop device in LOOPDEV
-	LOOPDEV=$(losetup -f --show -o "$1" --sizelimit "$2" "$D") || fatal "losetup"
-	E2E_LOOPS+=("$LOOPDEV")
-}
-loop $P1 $N1
+part_loop "$D" $P1 $N1
 L1=$LOOPDEV
 mkfs.xfs -q -f -K -L v5vol "$L1" || fatal "mkfs.xfs (v5)"
 mkdir -p "$WORK/m"
@@ -58,7 +44,7 @@ mkdir "$WORK/stage"
 python3 "$FIXTURES/gentree.py" posix "$WORK/stage" --files 1500 --big $((24 * MIB)) --seed 13 ||
 	fatal "stage the v4 tree"
 python3 "$FIXTURES/xfsproto.py" "$WORK/stage" >"$WORK/proto" || fatal "prototype file"
-loop $P2 $N2
+part_loop "$D" $P2 $N2
 L2=$LOOPDEV
 mkfs.xfs -q -f -K -m crc=0 -L v4vol -p "$WORK/proto" "$L2" 2>"$WORK/mkfs.err" ||
 	{ sed 's/^/#   /' "$WORK/mkfs.err"; fatal "mkfs.xfs -m crc=0 -p (v4)"; }
@@ -72,54 +58,7 @@ for l in "$L1" "$L2"; do losetup -d "$l"; done
 E2E_LOOPS=()
 pass "made a GPT disk with an XFS v5 (filled, partly deleted) and an XFS v4 (mkfs.xfs -p) over stale bytes"
 
-run_img -dump -disk="$D"
-expect_rc 0 "img -dump of the source"
-sed 's/^/#   /' "$WORK/out"
-[ "$(grep -cE '^ *[12] .* xfs .*used blocks' "$WORK/out")" = 2 ] &&
-	pass "-dump: both XFS volumes map by their used blocks" ||
-	fail "-dump does not show both XFS volumes by used blocks"
-
-run_img -makel "$WORK/a.img" -disk="$D"
-expect_rc 0 "capture"
-used=$(python3 - "$D" $P1 $N1 $P2 $N2 <<'EOF'
-import subprocess, sys
-# used bytes of both volumes, from partclone.xfs's domain map
-d, p1, n1, p2, n2 = sys.argv[1], *map(int, sys.argv[2:])
-total = 0
-for off, size in ((p1, n1), (p2, n2)):
-    l = subprocess.check_output(["losetup", "-r", "-f", "--show", "-o", str(off),
-                                 "--sizelimit", str(size), d], text=True).strip()
-    try:
-        m = sys.argv[1] + ".map"
-        subprocess.run(["rm", "-f", m])
-        subprocess.run(["partclone.xfs", "-D", "-q", "-L", "/dev/null", "-s", l, "-o", m],
-                       capture_output=True, check=True)
-        out = open(m).read()
-    finally:
-        subprocess.run(["losetup", "-d", l])
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) == 3 and f[2] == "+" and not line.startswith("#"):
-            total += int(f[1], 16)
-print(total)
-EOF
-)
-isize=$(fsize "$WORK/a.img")
-limit=$((used + (N1 + N2) / 20))
-note "image $isize bytes; used (partclone.xfs) $used bytes; limit used + 5% of the partitions = $limit"
-[ "${used:-0}" -gt $((50 * MIB)) ] && [ "$isize" -lt "$limit" ] &&
-	pass "image ($((isize / MIB)) MiB) is smaller than the used bytes ($((used / MIB)) MiB) + 5% of the partitions" ||
-	fail "image $isize bytes, used $used, limit $limit"
-
-blank "$WORK/dst.img" "$(fsize "$D")"
-run_img -restorel "$WORK/a.img" -disk="$WORK/dst.img"
-expect_rc 0 "restore onto a blank disk of the same size"
-run_check "$D" "$WORK/dst.img"
-
-blank "$WORK/big.img" $(($(fsize "$D") + 64 * MIB))
-run_img -restorel "$WORK/a.img" -disk="$WORK/big.img"
-expect_rc 0 "restore onto a blank disk 64 MiB larger"
-run_check "$D" "$WORK/big.img"
+fs_roundtrip xfs "$D" $((N1 + N2)) 1 2
 
 mkkey "$WORK/key"
 srv_start "$WORK/srv" -key="$WORK/key"
@@ -131,7 +70,7 @@ expect_rc 0 "restore through imgserv"
 run_check "$D" "$WORK/net.img" --only 1 --only 2
 
 # a dirty log: raw, with the reason, restored byte for byte
-loop $P1 $N1
+part_loop "$D" $P1 $N1
 mount -t xfs "$LOOPDEV" "$WORK/m" || fatal "mount the v5 volume again"
 E2E_MOUNTS+=("$WORK/m")
 mkdir "$WORK/m/after" && echo new >"$WORK/m/after/file" || fatal "write after mount"
@@ -141,14 +80,5 @@ E2E_MOUNTS=()
 xfs_logprint -t "$LOOPDEV" 2>/dev/null | grep -q 'state: <DIRTY>' || fatal "the log is not dirty after the shutdown"
 losetup -d "$LOOPDEV"
 E2E_LOOPS=()
-run_img -dump -disk="$D"
-grep -E '^ *1 .* xfs .*raw: xfs: the log is dirty' "$WORK/out" >/dev/null &&
-	pass "-dump: a dirty XFS log means raw capture, with the reason" ||
-	fail "-dump of the dirty volume: $(grep -E '^ *1 ' "$WORK/out")"
-run_img -makel "$WORK/dirty.img" -disk="$D"
-expect_rc 0 "capture with a dirty log"
-blank "$WORK/dirty-dst.img" "$(fsize "$D")"
-run_img -restorel "$WORK/dirty.img" -disk="$WORK/dirty-dst.img"
-expect_rc 0 "restore of the dirty-log capture"
-run_check "$D" "$WORK/dirty-dst.img" --only 1
+fs_dirty_raw "$D" 1 'xfs: the log is dirty'
 e2e_finish

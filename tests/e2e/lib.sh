@@ -286,6 +286,95 @@ with open(sys.argv[1], "rb") as f:
 EOF
 }
 
+# ---- filesystem handler tests (fs_*.sh) ----------------------------------
+# stale_bytes FILE OFFSET LEN SEED: seeded random bytes over [OFFSET,
+# OFFSET+LEN), for what will be free space after mkfs
+stale_bytes() {
+	python3 - "$@" <<'PY' || fatal "stale bytes into $1"
+import random, sys
+r = random.Random(int(sys.argv[4]))
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2]))
+    left = int(sys.argv[3])
+    while left > 0:
+        n = min(left, 1 << 20)
+        f.write(r.randbytes(n))
+        left -= n
+PY
+}
+# part_loop FILE OFFSET SIZE: a read-write loop device on a partition in
+# LOOPDEV, detached at exit
+part_loop() {
+	LOOPDEV=$(losetup -f --show -o "$2" --sizelimit "$3" "$1") || fatal "losetup on $1 at $2"
+	E2E_LOOPS+=("$LOOPDEV")
+}
+# pc_used FS FILE N...: the bytes partclone.FS's domain map marks used in
+# partitions N... of FILE
+pc_used() {
+	local fs=$1 f=$2 n so sz l len mark total=0
+	shift 2
+	for n in "$@"; do
+		so=$(part_field "$f" "$n" start) sz=$(part_field "$f" "$n" size)
+		l=$(losetup -r -f --show -o "$so" --sizelimit "$sz" "$f") || fatal "losetup"
+		rm -f "$WORK/pc.map"
+		partclone."$fs" -D -q -L /dev/null -s "$l" -o "$WORK/pc.map" >/dev/null 2>&1
+		losetup -d "$l"
+		while read -r _ len mark; do
+			[ "$mark" = + ] && total=$((total + len))
+		done < <(grep -v '^#' "$WORK/pc.map")
+	done
+	echo "$total"
+}
+# fs_roundtrip FS SRC PARTBYTES N...: -dump must show partitions N... of
+# SRC as FS mapped by used blocks; captures SRC, checks that the image
+# is smaller than the used bytes (partclone.FS, partitions N...) plus 5%
+# of PARTBYTES, restores it onto a blank disk of the same size and one
+# 64 MiB larger and runs check.sh on both
+fs_roundtrip() {
+	local fs=$1 src=$2 parts=$3 used isize limit n
+	shift 3
+	run_img -dump -disk="$src"
+	expect_rc 0 "img -dump of the source"
+	sed 's/^/#   /' "$WORK/out"
+	for n in "$@"; do
+		grep -qE "^ *$n .* $fs .*used blocks" "$WORK/out" &&
+			pass "-dump: p$n is $fs, mapped by its used blocks" ||
+			fail "-dump: p$n is not $fs by used blocks: $(grep -E "^ *$n " "$WORK/out")"
+	done
+	run_img -makel "$WORK/a.img" -disk="$src"
+	expect_rc 0 "capture"
+	used=$(pc_used "$fs" "$src" "$@")
+	isize=$(fsize "$WORK/a.img")
+	limit=$((used + parts / 20))
+	note "image $isize bytes; used (partclone.$fs) $used bytes; limit used + 5% of the partitions = $limit"
+	[ "$used" -gt $((16 << 20)) ] && [ "$isize" -lt "$limit" ] &&
+		pass "image ($((isize >> 20)) MiB) is smaller than the used bytes ($((used >> 20)) MiB) + 5% of the partitions" ||
+		fail "image $isize bytes, used $used, limit $limit"
+	blank "$WORK/dst.img" "$(fsize "$src")"
+	run_img -restorel "$WORK/a.img" -disk="$WORK/dst.img"
+	expect_rc 0 "restore onto a blank disk of the same size"
+	run_check "$src" "$WORK/dst.img"
+	blank "$WORK/big.img" $(($(fsize "$src") + (64 << 20)))
+	run_img -restorel "$WORK/a.img" -disk="$WORK/big.img"
+	expect_rc 0 "restore onto a blank disk 64 MiB larger"
+	run_check "$src" "$WORK/big.img"
+}
+# fs_dirty_raw SRC N REGEX: partition N is reported raw with a reason
+# matching REGEX, and a capture restores it byte for byte
+fs_dirty_raw() {
+	local src=$1 n=$2 re=$3
+	run_img -dump -disk="$src"
+	grep -E "^ *$n .*raw: $re" "$WORK/out" >/dev/null &&
+		pass "-dump: p$n is captured raw, with the reason" ||
+		fail "-dump of p$n lacks /raw: $re/: $(grep -E "^ *$n " "$WORK/out")"
+	run_img -makel "$WORK/dirty.img" -disk="$src"
+	expect_rc 0 "capture with p$n raw"
+	blank "$WORK/dirty-dst.img" "$(fsize "$src")"
+	run_img -restorel "$WORK/dirty.img" -disk="$WORK/dirty-dst.img"
+	expect_rc 0 "restore of that capture"
+	run_check "$src" "$WORK/dirty-dst.img" --only "$n"
+}
+
 # losetup_part FILE: whole-disk loop device with partition nodes in LOOPDEV
 losetup_part() {
 	LOOPDEV=$(losetup -f --show -P "$1") || return 1

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-HANDLERS = {"xfs": 0, "vfat": 1, "swap": 2}
+HANDLERS = {"xfs": 0, "vfat": 1, "swap": 2, "exfat": 3}
 ENV = dict(os.environ, LC_ALL="C")
 
 
@@ -91,6 +91,8 @@ def main():
         write(out, "ok-vfat-fat16.pfz", "vfat", mkfs(tmp, 64 * mb, "mkfs.vfat", "-F", "16"))
         write(out, "ok-vfat-fat32.pfz", "vfat", mkfs(tmp, 300 * mb, "mkfs.vfat", "-F", "32"))
         write(out, "ok-swap.pfz", "swap", mkfs(tmp, 16 * mb, "mkswap"))
+        write(out, "ok-exfat.pfz", "exfat", mkfs(tmp, 64 * mb, "mkfs.exfat"))
+        write(out, "ok-exfat-4k.pfz", "exfat", mkfs(tmp, 40 * mb, "mkfs.exfat", "-c", "4K"))
         if os.geteuid() == 0:
             p = mkfs(tmp, 320 * mb, "mkfs.xfs", "-q", "-f")
             m = os.path.join(tmp, "m")
