@@ -76,6 +76,7 @@ extern const struct pf_ops pf_ext_ops;   /* ext2, ext3, ext4 (libext2fs) */
 extern const struct pf_ops pf_ntfs_ops;  /* ntfs (libntfs-3g) */
 extern const struct pf_ops pf_fat_ops;   /* vfat: FAT12/16/32 (own FAT walk) */
 extern const struct pf_ops pf_swap_ops;  /* swap: header page only */
+extern const struct pf_ops pf_btrfs_ops; /* btrfs, one device: the extent tree's allocations */
 extern const struct pf_ops pf_exfat_ops; /* exfat: boot regions, FATs, bitmap clusters */
 extern const struct pf_ops pf_xfs_ops;   /* xfs v4/v5: all but the AGF free extents */
 

@@ -25,6 +25,7 @@ static const struct {
 	{ "swap", &pf_swap_ops },
 	{ "xfs", &pf_xfs_ops },
 	{ "exfat", &pf_exfat_ops },
+	{ "btrfs", &pf_btrfs_ops },
 };
 
 /* blkid TYPE -> what a person should be told when it is captured raw:
@@ -45,7 +46,6 @@ static const struct {
 	{ "hfsplus", "HFS+ volume (no handler; used blocks unknown)" },
 	{ "hfs", "HFS volume (no handler; used blocks unknown)" },
 	{ "LVM2_member", "LVM2 physical volume (no handler yet)" },
-	{ "btrfs", "btrfs (no handler yet)" },
 	{ "f2fs", "F2FS (no handler yet)" },
 };
 

@@ -2,8 +2,8 @@
  * partitions.
  *
  * An input describes a sparse partition:
- *   "PFZ1", the handler (one byte: 0 xfs, 1 vfat, 2 swap, 3 exfat), the partition
- *   length in 4 KiB units (u32 LE), then runs until the end: offset in
+ *   "PFZ1", the handler (one byte: 0 xfs, 1 vfat, 2 swap, 3 exfat, 4 btrfs), the
+ *   partition length in 4 KiB units (u32 LE), then runs until the end: offset in
  *   bytes (u32 LE), length (u16 LE), that many bytes.
  * It is laid out in a memfd (holes read as zeros) and the handler runs on
  * it.  The property: the handler returns (no crash, hang or read outside
@@ -28,7 +28,7 @@
 #include "pf.h"
 
 static const struct pf_ops *const handlers[] = { &pf_xfs_ops, &pf_fat_ops, &pf_swap_ops,
-						 &pf_exfat_ops };
+						 &pf_exfat_ops, &pf_btrfs_ops };
 
 #define MAX_PART (1ull << 36)   /* 64 GiB of holes at most */
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-HANDLERS = {"xfs": 0, "vfat": 1, "swap": 2, "exfat": 3}
+HANDLERS = {"xfs": 0, "vfat": 1, "swap": 2, "exfat": 3, "btrfs": 4}
 ENV = dict(os.environ, LC_ALL="C")
 
 
@@ -93,6 +93,14 @@ def main():
         write(out, "ok-swap.pfz", "swap", mkfs(tmp, 16 * mb, "mkswap"))
         write(out, "ok-exfat.pfz", "exfat", mkfs(tmp, 64 * mb, "mkfs.exfat"))
         write(out, "ok-exfat-4k.pfz", "exfat", mkfs(tmp, 40 * mb, "mkfs.exfat", "-c", "4K"))
+        tree = os.path.join(tmp, "tree")
+        write(out, "ok-btrfs-empty.pfz", "btrfs", mkfs(tmp, 160 * mb, "mkfs.btrfs", "-q"))
+        p = mkfs(tmp, 160 * mb, "mkfs.btrfs", "-q", "-r", tree)
+        write(out, "ok-btrfs-files.pfz", "btrfs", p)
+        with open(p, "r+b") as f:  # a log tree root: writes not yet committed
+            f.seek(0x10000 + 0x60)
+            f.write(struct.pack("<Q", 0x1d00000))
+        write(out, "bad-btrfs-log-tree.pfz", "btrfs", p)
         if os.geteuid() == 0:
             p = mkfs(tmp, 320 * mb, "mkfs.xfs", "-q", "-f")
             m = os.path.join(tmp, "m")
