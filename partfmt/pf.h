@@ -55,6 +55,11 @@ struct pf_ops {
 int pf_scan(const struct pf_source *s, struct pf_result *r, int *raw,
 	    char *note, size_t notecap, struct img_error *err);
 
+/* pf_scan's signature: how the LVM2 reader scans each logical volume
+ * without calling the registry that lists it. */
+typedef int (*pf_scan_fn)(const struct pf_source *s, struct pf_result *r, int *raw,
+			  char *note, size_t notecap, struct img_error *err);
+
 /* Extent list helpers shared by handlers. */
 struct pf_extents {
 	struct img_extent *v;
@@ -70,6 +75,13 @@ int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len);
 /* Read exactly n bytes at partition offset off (inside the partition).
  * Returns 0, -EIO for a short read or a range outside, or -errno. */
 int pf_read(const struct pf_source *s, void *buf, size_t n, uint64_t off);
+
+/* An LVM2 physical volume (lvm.c): the label, metadata areas and each
+ * logical volume's used blocks through scan (which must not read LVM2
+ * again); note says what each LV was mapped as.  Returns 0 or a negative
+ * code with err set (then the PV is captured raw). */
+int pf_lvm_used(const struct pf_source *s, struct pf_result *r, pf_scan_fn scan,
+		char *note, size_t notecap, struct img_error *err);
 
 /* Handlers, one per file. */
 extern const struct pf_ops pf_ext_ops;   /* ext2, ext3, ext4 (libext2fs) */

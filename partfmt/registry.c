@@ -45,7 +45,7 @@ static const struct {
 	{ "apfs", "APFS container (no handler; used blocks unknown)" },
 	{ "hfsplus", "HFS+ volume (no handler; used blocks unknown)" },
 	{ "hfs", "HFS volume (no handler; used blocks unknown)" },
-	{ "LVM2_member", "LVM2 physical volume (no handler yet)" },
+	{ "LVM2_member", "LVM2 physical volume inside a logical volume (not read again)" },
 	{ "f2fs", "F2FS (no handler yet)" },
 };
 
@@ -196,8 +196,34 @@ static int pf_check_readable(const struct pf_source *s)
 	return 0;
 }
 
+static int pf_scan_in(const struct pf_source *s, struct pf_result *r, int *raw,
+		      char *note, size_t notecap, struct img_error *err, int lvm);
+
+/* The scan of a logical volume: anything but LVM2 again. */
+static int pf_scan_lv(const struct pf_source *s, struct pf_result *r, int *raw,
+		      char *note, size_t notecap, struct img_error *err)
+{
+	return pf_scan_in(s, r, raw, note, notecap, err, 0);
+}
+
 int pf_scan(const struct pf_source *s, struct pf_result *r, int *raw,
 	    char *note, size_t notecap, struct img_error *err)
+{
+	return pf_scan_in(s, r, raw, note, notecap, err, 1);
+}
+
+/* An LVM2 PV: pf_lvm_used, its note kept; raw with the reason on error. */
+static int pf_scan_pv(const struct pf_source *s, struct pf_result *r, char *note,
+		      size_t notecap, struct img_error *herr)
+{
+	int ret = pf_lvm_used(s, r, pf_scan_lv, note, notecap, herr);
+	if (ret < 0)
+		snprintf(note, notecap, "%s", herr->msg[0] ? herr->msg : "lvm: unreadable");
+	return ret;
+}
+
+static int pf_scan_in(const struct pf_source *s, struct pf_result *r, int *raw,
+		      char *note, size_t notecap, struct img_error *err, int lvm)
 {
 	const struct pf_ops *ops = NULL;
 	struct img_error herr = { 0 };
@@ -243,6 +269,18 @@ int pf_scan(const struct pf_source *s, struct pf_result *r, int *raw,
 			ops = pf_handlers[i].ops;
 			break;
 		}
+	}
+	if (!ops && lvm && !strcmp(r->fs, "LVM2_member")) {
+		if (pf_scan_pv(s, r, note, notecap, &herr) < 0) {
+			r->ext = NULL;
+			r->next = 0;
+			goto raw;
+		}
+		if (pf_check_extents(s, r) < 0) {
+			snprintf(note, notecap, "lvm: bad block list");
+			goto raw;
+		}
+		return 0;
 	}
 	if (!ops) {
 		snprintf(note, notecap, "filesystem '%s' has no handler", r->fs);

@@ -31,13 +31,10 @@ head -c "$(size 3)" /dev/urandom | dd of="$D" bs=1M seek=$(($(start 3) / MIB)) c
 	fatal "random bytes into p3"
 loop 4
 mkfs.ext4 -q -F "$LOOPDEV" || fatal "mkfs.ext4"
-for l in "${E2E_LOOPS[@]}"; do losetup -d "$l"; done
-E2E_LOOPS=()
+loops_detach
 pass "made a GPT disk with LUKS2, bcache, random bytes and ext4 partitions"
 
-run_img -dump -disk="$D"
-expect_rc 0 "img -dump"
-sed 's/^/#   /' "$WORK/out"
+dump_disk "$D"
 expect_dump() { # N REGEX WHAT
 	grep -E "^ *$1 .*$2" "$WORK/out" >/dev/null && pass "-dump p$1: $3" ||
 		fail "-dump p$1 lacks /$2/: $(grep -E "^ *$1 " "$WORK/out")"

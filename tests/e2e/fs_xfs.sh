@@ -54,8 +54,7 @@ for l in "$L1" "$L2"; do
 done
 xfs_db -r -c version "$L2" | grep -q '= V4,' || fatal "the second volume is not XFS v4"
 xfs_db -r -c version "$L1" | grep -q '= V5,' || fatal "the first volume is not XFS v5"
-for l in "$L1" "$L2"; do losetup -d "$l"; done
-E2E_LOOPS=()
+loops_detach
 pass "made a GPT disk with an XFS v5 (filled, partly deleted) and an XFS v4 (mkfs.xfs -p) over stale bytes"
 
 fs_roundtrip xfs "$D" $((N1 + N2)) 1 2

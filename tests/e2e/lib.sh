@@ -302,6 +302,18 @@ with open(sys.argv[1], "r+b") as f:
         left -= n
 PY
 }
+# loops_detach: detach every loop device the test made so far
+loops_detach() {
+	local l
+	for l in "${E2E_LOOPS[@]}"; do losetup -d "$l"; done
+	E2E_LOOPS=()
+}
+# dump_disk DISK: img -dump of DISK, its output shown (in $WORK/out)
+dump_disk() {
+	run_img -dump -disk="$1"
+	expect_rc 0 "img -dump of $(basename "$1")"
+	sed 's/^/#   /' "$WORK/out"
+}
 # part_loop FILE OFFSET SIZE: a read-write loop device on a partition in
 # LOOPDEV, detached at exit
 part_loop() {
@@ -311,22 +323,28 @@ part_loop() {
 # pc_used FS FILE N...: the bytes partclone.FS's domain map marks used in
 # partitions N... of FILE (for btrfs: btrfs-progs' reading, btrfs_used.py)
 pc_used() {
-	local fs=$1 f=$2 n so sz l len mark total=0
+	local fs=$1 f=$2 n so sz l total=0
 	shift 2
 	for n in "$@"; do
 		so=$(part_field "$f" "$n" start) sz=$(part_field "$f" "$n" size)
 		l=$(losetup -r -f --show -o "$so" --sizelimit "$sz" "$f") || fatal "losetup"
-		rm -f "$WORK/pc.map"
-		if [ "$fs" = btrfs ]; then   # see tests/fixtures/btrfs_used.py
-			python3 "$FIXTURES/btrfs_used.py" "$l" "$WORK/pc.map"
-		else
-			partclone."$fs" -D -q -L /dev/null -s "$l" -o "$WORK/pc.map" >/dev/null 2>&1
-		fi
+		total=$((total + $(pc_used_dev "$fs" "$l")))
 		losetup -d "$l"
-		while read -r _ len mark; do
-			[ "$mark" = + ] && total=$((total + len))
-		done < <(grep -v '^#' "$WORK/pc.map")
 	done
+	echo "$total"
+}
+# pc_used_dev FS DEV: the same for one device
+pc_used_dev() {
+	local len mark total=0
+	rm -f "$WORK/pc.map"
+	if [ "$1" = btrfs ]; then   # see tests/fixtures/btrfs_used.py
+		python3 "$FIXTURES/btrfs_used.py" "$2" "$WORK/pc.map"
+	else
+		partclone."$1" -D -q -L /dev/null -s "$2" -o "$WORK/pc.map" >/dev/null 2>&1
+	fi
+	while read -r _ len mark; do
+		[ "$mark" = + ] && total=$((total + len))
+	done < <(grep -v '^#' "$WORK/pc.map")
 	echo "$total"
 }
 # fs_roundtrip FS SRC PARTBYTES N...: -dump must show partitions N... of
@@ -337,9 +355,7 @@ pc_used() {
 fs_roundtrip() {
 	local fs=$1 src=$2 parts=$3 used isize limit n
 	shift 3
-	run_img -dump -disk="$src"
-	expect_rc 0 "img -dump of the source"
-	sed 's/^/#   /' "$WORK/out"
+	dump_disk "$src"
 	for n in "$@"; do
 		grep -qE "^ *$n .* $fs .*used blocks" "$WORK/out" &&
 			pass "-dump: p$n is $fs, mapped by its used blocks" ||

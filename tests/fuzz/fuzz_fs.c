@@ -2,7 +2,7 @@
  * partitions.
  *
  * An input describes a sparse partition:
- *   "PFZ1", the handler (one byte: 0 xfs, 1 vfat, 2 swap, 3 exfat, 4 btrfs), the
+ *   "PFZ1", the handler (one byte: 0 xfs, 1 vfat, 2 swap, 3 exfat, 4 btrfs, 5 an LVM2 PV), the
  *   partition length in 4 KiB units (u32 LE), then runs until the end: offset in
  *   bytes (u32 LE), length (u16 LE), that many bytes.
  * It is laid out in a memfd (holes read as zeros) and the handler runs on
@@ -31,13 +31,31 @@ static const struct pf_ops *const handlers[] = { &pf_xfs_ops, &pf_fat_ops, &pf_s
 						 &pf_exfat_ops, &pf_btrfs_ops };
 
 #define MAX_PART (1ull << 36)   /* 64 GiB of holes at most */
+#define LVM_ID 5                /* handler byte of an LVM2 PV (pf_lvm_used) */
+
+/* The scan pf_lvm_used runs on each LV: the whole LV, raw. */
+static int lv_raw(const struct pf_source *s, struct pf_result *r, int *raw, char *note,
+		  size_t notecap, struct img_error *err)
+{
+	memset(r, 0, sizeof(*r));
+	*raw = 1;
+	snprintf(note, notecap, "fuzz");
+	snprintf(r->fs, sizeof(r->fs), "raw");
+	if (!s->length)
+		return 0;
+	if (!(r->ext = malloc(sizeof(*r->ext))))
+		return -1;
+	r->ext[0] = (struct img_extent){ 0, s->length };
+	r->next = 1;
+	return 0;
+}
 
 /* Lay the input out in a memfd; returns the fd or -1 (malformed). */
 static int layout(const uint8_t *d, size_t n, const struct pf_ops **ops, uint64_t *len)
 {
-	if (n < 9 || memcmp(d, "PFZ1", 4) || d[4] >= IMG_ARRAY_SIZE(handlers))
+	if (n < 9 || memcmp(d, "PFZ1", 4) || (d[4] >= IMG_ARRAY_SIZE(handlers) && d[4] != LVM_ID))
 		return -1;
-	*ops = handlers[d[4]];
+	*ops = d[4] == LVM_ID ? NULL : handlers[d[4]];
 	*len = (uint64_t)img_get32(d + 5) * 4096;
 	if (!*len || *len > MAX_PART)
 		return -1;
@@ -75,7 +93,9 @@ static int run(const uint8_t *d, size_t n, char *why, size_t cap)
 	struct pf_result r;
 	struct img_error e = { 0 };
 	memset(&r, 0, sizeof(r));
-	int rc = ops->used(&s, &r, &e);
+	char note[160];
+	int rc = ops ? ops->used(&s, &r, &e) : pf_lvm_used(&s, &r, lv_raw, note, sizeof(note), &e);
+	const char *name = ops ? ops->name : "lvm";
 	close(fd);
 	snprintf(why, cap, "%.200s", rc ? e.msg : "");
 	if (rc) {
@@ -86,7 +106,7 @@ static int run(const uint8_t *d, size_t n, char *why, size_t cap)
 	for (size_t i = 0; i < r.next; i++) {
 		const struct img_extent *x = &r.ext[i];
 		if (!x->len || x->start > len || x->len > len - x->start || (i && x->start <= end)) {
-			fprintf(stderr, "%s: extent %zu (%llu+%llu) breaks the contract\n", ops->name,
+			fprintf(stderr, "%s: extent %zu (%llu+%llu) breaks the contract\n", name,
 				i, (unsigned long long)x->start, (unsigned long long)x->len);
 			abort();
 		}

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-HANDLERS = {"xfs": 0, "vfat": 1, "swap": 2, "exfat": 3, "btrfs": 4}
+HANDLERS = {"xfs": 0, "vfat": 1, "swap": 2, "exfat": 3, "btrfs": 4, "lvm": 5}
 ENV = dict(os.environ, LC_ALL="C")
 
 
@@ -75,6 +75,43 @@ def proto(tmp):
     return p
 
 
+def lvm_pv(tmp):
+    """A PV with a VG of three LVs (one of two segments), as fs_lvm.sh
+    makes them: vgcfgrestore, since LVs cannot be created without
+    device-mapper."""
+    p = os.path.join(tmp, "pv")
+    with open(p, "wb") as f:
+        f.truncate(64 << 20)
+    l = subprocess.check_output(["losetup", "-f", "--show", p], text=True).strip()
+    c = ["--config", "devices { use_devicesfile = 0 } backup { backup = 0 archive = 0 }",
+         "--devices", l]
+    try:
+        subprocess.run(["pvcreate", "-q"] + c + [l], check=True, capture_output=True)
+        subprocess.run(["vgcreate", "-q", "-s", "1m"] + c + ["corpusvg", l], check=True,
+                       capture_output=True)
+        m = os.path.join(tmp, "vg.txt")
+        subprocess.run(["vgcfgbackup"] + c + ["-f", m, "corpusvg"], check=True, capture_output=True)
+        segs = [("a", [(0, 20)]), ("b", [(20, 4), (30, 4)]), ("c", [(40, 8)])]
+        body = ""
+        for i, (name, ss) in enumerate(segs):
+            body += ('%s {\nid = "corpus-0000-0000-0000-0000-0000-%06d"\n'
+                     'status = ["READ", "WRITE", "VISIBLE"]\nsegment_count = %d\n' % (name, i, len(ss)))
+            at = 0
+            for k, (pe, n) in enumerate(ss):
+                body += ('segment%d {\nstart_extent = %d\nextent_count = %d\ntype = "striped"\n'
+                         'stripe_count = 1\nstripes = ["pv0", %d]\n}\n' % (k + 1, at, n, pe))
+                at += n
+            body += "}\n"
+        s = open(m).read()
+        i = s.rindex("}")
+        open(m, "w").write(s[:i] + "logical_volumes {\n" + body + "}\n}\n")
+        subprocess.run(["vgcfgrestore", "--force"] + c + ["-f", m, "corpusvg"], check=True,
+                       capture_output=True)
+    finally:
+        subprocess.run(["losetup", "-d", l])
+    return p
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -102,6 +139,7 @@ def main():
             f.write(struct.pack("<Q", 0x1d00000))
         write(out, "bad-btrfs-log-tree.pfz", "btrfs", p)
         if os.geteuid() == 0:
+            write(out, "ok-lvm-pv.pfz", "lvm", lvm_pv(tmp))
             p = mkfs(tmp, 320 * mb, "mkfs.xfs", "-q", "-f")
             m = os.path.join(tmp, "m")
             os.makedirs(m)
