@@ -197,6 +197,17 @@ static int mbr_capture(const struct img_dev *dev, struct img_layout *l,
 	return 0;
 }
 
+/* Whether sector 0 is the boot sector of an exFAT or NTFS on the whole
+ * disk (libparted, which knows neither, reads its signature as an MBR's). */
+static int bare_boot_sector(const struct img_dev *dev)
+{
+	uint8_t s[512];
+	struct img_error e;
+	if (img_dev_read(dev, s, sizeof(s), 0, &e))
+		return 0;
+	return !memcmp(s + 3, "EXFAT   ", 8) || !memcmp(s + 3, "NTFS    ", 8);
+}
+
 /* Open dev in libparted and read its table, if any, into *disk (NULL for a
  * bare disk); sets d->table and d->model.  *pd and *disk are the caller's
  * to destroy, also on failure. */
@@ -211,6 +222,8 @@ static int table_probe(const struct img_dev *dev, struct img_disk *d, PedDevice 
 				   dev->path, parted_msg);
 	snprintf(d->model, sizeof(d->model), "%s", (*pd)->model ? (*pd)->model : "");
 	const PedDiskType *type = ped_disk_probe(*pd);
+	if (type && !strcmp(type->name, "msdos") && bare_boot_sector(dev))
+		type = NULL;   /* exFAT or NTFS on the bare disk: its 55 AA is no MBR */
 	if (type && (!strcmp(type->name, "gpt") || !strcmp(type->name, "msdos"))) {
 		*disk = ped_disk_new(*pd);
 		if (!*disk)

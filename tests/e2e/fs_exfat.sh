@@ -56,5 +56,36 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(int(sys.argv[2])); v = int.from_bytes(f.read(2), "little") | 2
     f.seek(int(sys.argv[2])); f.write(v.to_bytes(2, "little"))
 PY
+# exFAT on the bare disk (a USB stick formatted without a partition
+# table): libparted reads its 55 AA as an MBR; img must see the volume
+S=$WORK/stick.img
+blank "$S" $((48 * MIB))
+mkfs.exfat -L bare "$S" >/dev/null || fatal "mkfs.exfat on the bare stick"
+part_loop "$S" 0 $((48 * MIB))
+fill "$LOOPDEV" 25 200 $((4 * MIB))
+loops_detach
+dump_disk "$S"
+grep -qE '^ *1 +0 .* exfat .*used blocks' "$WORK/out" &&
+	pass "-dump: the bare-disk exFAT is one area at byte 0, by its used blocks" ||
+	fail "-dump of the bare stick: $(tail -2 "$WORK/out" | tr '\n' ' ')"
+run_img -makel "$WORK/stick-a.img" -disk="$S"
+expect_rc 0 "capture the bare stick"
+blank "$WORK/stick-dst.img" $((48 * MIB))
+run_img -restorel "$WORK/stick-a.img" -disk="$WORK/stick-dst.img"
+expect_rc 0 "restore the bare stick"
+fsck.exfat -n "$WORK/stick-dst.img" >"$WORK/fsck.out" 2>&1 && pass "fsck.exfat -n clean on the restored stick" ||
+	fail "fsck.exfat -n on the restored stick: $(tail -3 "$WORK/fsck.out" | tr '\n' ' ')"
+mkdir -p "$WORK/ms" "$WORK/md"
+part_loop "$S" 0 $((48 * MIB)); ls=$LOOPDEV
+part_loop "$WORK/stick-dst.img" 0 $((48 * MIB)); ld=$LOOPDEV
+mount.exfat-fuse -o ro "$ls" "$WORK/ms" >/dev/null 2>&1 && E2E_MOUNTS+=("$WORK/ms")
+mount.exfat-fuse -o ro "$ld" "$WORK/md" >/dev/null 2>&1 && E2E_MOUNTS+=("$WORK/md")
+python3 "$CMPFS" tree --loose "$WORK/ms" "$WORK/md" >"$WORK/tree.out" 2>&1 &&
+	pass "the bare stick's tree is identical ($(head -c 100 "$WORK/tree.out"))" ||
+	fail "bare stick tree: $(head -c 300 "$WORK/tree.out")"
+umount "$WORK/ms" "$WORK/md"
+E2E_MOUNTS=()
+loops_detach
+
 fs_dirty_raw "$D" 2 'exfat: the volume is marked dirty'
 e2e_finish
