@@ -100,6 +100,9 @@ static int pf_ext_used(const struct pf_source *s, struct pf_result *r,
 	errcode_t rc;
 	int ret;
 
+	if (s->nseg > 1)
+		return img_err_set(err, -IMG_E_FS, "%s spans several LVM segments "
+				   "(libext2fs reads one range)", name);
 	pthread_once(&pf_ext_once, pf_ext_init);
 	snprintf(opts, sizeof(opts), "offset=%llu",
 		 (unsigned long long)s->offset);

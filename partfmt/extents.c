@@ -43,6 +43,23 @@ int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len)
 	return 0;
 }
 
+/* The fd offset of volume offset off, and how many bytes follow it in
+ * the same piece. */
+static uint64_t pf_where(const struct pf_source *s, uint64_t off, uint64_t *run)
+{
+	if (!s->nseg) {
+		*run = s->length - off;
+		return s->offset + off;
+	}
+	for (size_t i = 0; i < s->nseg; i++)
+		if (off - s->seg[i].at < s->seg[i].len) {
+			*run = s->seg[i].len - (off - s->seg[i].at);
+			return s->seg[i].off + (off - s->seg[i].at);
+		}
+	*run = 0;
+	return 0;
+}
+
 int pf_read(const struct pf_source *s, void *buf, size_t n, uint64_t off)
 {
 	uint8_t *p = buf;
@@ -50,7 +67,10 @@ int pf_read(const struct pf_source *s, void *buf, size_t n, uint64_t off)
 	if (off > s->length || n > s->length - off)
 		return -EIO;
 	while (n) {
-		ssize_t got = pread(s->fd, p, n, (off_t)(s->offset + off));
+		uint64_t run, at = pf_where(s, off, &run);
+		if (!run)
+			return -EIO;
+		ssize_t got = pread(s->fd, p, run < n ? (size_t)run : n, (off_t)at);
 
 		if (got < 0 && errno == EINTR)
 			continue;

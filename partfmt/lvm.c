@@ -7,11 +7,13 @@
  * (its UUID, data and metadata areas); each metadata area starts with a
  * header whose first location holds the current metadata, a text in
  * LVM2's own small format (key = value, [arrays], nested { sections }).
- * An LV whose one segment is linear ("striped", one stripe) on this PV is
- * handed to the scan the registry passes in (any handler: ext4, XFS,
- * swap, ...); every other LV on this PV (several segments, thin pools,
- * RAID, mirrors, striped, snapshot and cache volumes, hidden sub-LVs) is
- * kept whole, and the note says which and why. */
+ * An LV whose segments are all linear ("striped", one stripe) on this PV
+ * is handed to the scan the registry passes in (any handler: ext4, XFS,
+ * swap, ...), as one source of several pieces when it has several (the
+ * handlers that read through pf_read follow them; libext2fs and
+ * libntfs-3g read one range and refuse); every other LV on this PV (thin
+ * pools, RAID, mirrors, striped, snapshot and cache volumes, hidden
+ * sub-LVs) is kept whole, and the note says which and why. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
@@ -309,26 +311,56 @@ static void say(struct lvm *v, const char *fmt, const char *a, const char *b)
 		snprintf(v->note + n, v->cap - n, fmt, n ? "; " : "", a, b);
 }
 
-/* The reason an LV is kept whole, or NULL when its filesystem can be
- * mapped (one linear segment on this PV). */
-static const char *whole_why(const struct lvm *v, const struct node *lv, const struct node **seg)
+#define LVM_MAX_SEGS 64
+
+/* Why a segment cannot be read as part of a volume: its type, striping,
+ * or another PV; NULL when it is linear here. */
+static const char *seg_why(const struct lvm *v, const struct node *seg)
 {
-	uint64_t nseg;
-	*seg = kid(lv, "segment1");
-	if (!has(lv, "status", "VISIBLE"))
-		return "part of another volume";
-	if (num(lv, "segment_count", &nseg) || nseg != 1 || !*seg)
-		return "several segments";
-	const char *type = str(*seg, "type");
+	const char *type = str(seg, "type");
 	if (strcmp(type, "striped"))
 		return !strcmp(type, "thin-pool") ? "thin pool" : !strncmp(type, "raid", 4) ? "RAID" :
 		       !strcmp(type, "snapshot") ? "snapshot" : !strcmp(type, "thin") ? "thin volume" :
 		       !strcmp(type, "cache") ? "cache" : !strcmp(type, "mirror") ? "mirror" : type;
 	uint64_t stripes;
-	const struct node *st = kid(*seg, "stripes");
-	if (num(*seg, "stripe_count", &stripes) || stripes != 1 || !st || !st->kids ||
-	    strcmp(st->kids->text, v->pvname))
+	const struct node *st = kid(seg, "stripes");
+	if (num(seg, "stripe_count", &stripes) || stripes != 1 || !st || !st->kids ||
+	    !st->kids->next || strcmp(st->kids->text, v->pvname))
 		return "striped or on another PV";
+	return NULL;
+}
+
+/* The reason an LV is kept whole, or NULL when its filesystem can be read
+ * through its segments (all linear on this PV, in order): then g holds
+ * them, in volume bytes and partition offsets. */
+static const char *whole_why(const struct lvm *v, const struct node *lv, struct pf_seg *g,
+			     size_t *ng)
+{
+	uint64_t nseg;
+	*ng = 0;
+	if (!has(lv, "status", "VISIBLE"))
+		return "part of another volume";
+	if (num(lv, "segment_count", &nseg) || !nseg || nseg > LVM_MAX_SEGS)
+		return "no segments, or too many";
+	for (uint64_t k = 1; k <= nseg; k++) {
+		char name[32];
+		snprintf(name, sizeof(name), "segment%llu", (unsigned long long)k);
+		const struct node *seg = kid(lv, name);
+		if (!seg)
+			return "a segment is missing";
+		const char *why = seg_why(v, seg);
+		if (why)
+			return why;
+		uint64_t start, count, pe;
+		char *end;
+		pe = strtoull(kid(seg, "stripes")->kids->next->text, &end, 10);
+		if (num(seg, "start_extent", &start) || num(seg, "extent_count", &count) || *end ||
+		    !count || pe > v->pe_count || count > v->pe_count - pe ||
+		    start != (*ng ? (g[*ng - 1].at + g[*ng - 1].len) / v->ext : 0))
+			return "segments out of order or outside the PV";
+		g[*ng] = (struct pf_seg){ start * v->ext, v->pe_start + pe * v->ext, count * v->ext };
+		(*ng)++;
+	}
 	return NULL;
 }
 
@@ -352,12 +384,29 @@ static int add_whole(struct lvm *v, const struct node *seg)
 	return 0;
 }
 
-/* One LV: through the scan when it has one linear segment here, else
- * whole.  Extents are collected unsorted here and sorted by the caller. */
+/* Map the volume range [at, at+len) back to the PV through g. */
+static int append_mapped(struct lvm *v, const struct pf_seg *g, size_t ng, uint64_t at,
+			 uint64_t len)
+{
+	for (size_t i = 0; i < ng && len; i++) {
+		if (at >= g[i].at + g[i].len)
+			continue;
+		uint64_t in = at - g[i].at, k = g[i].len - in < len ? g[i].len - in : len;
+		if (append(v->e, g[i].off + in, k))
+			return -ENOMEM;
+		at += k;
+		len -= k;
+	}
+	return 0;
+}
+
+/* One LV: through the scan when its segments are linear on this PV (one
+ * source of several pieces when there are several), else whole. */
 static int lvm_volume(struct lvm *v, const struct node *lv, struct img_error *err)
 {
-	const struct node *seg;
-	const char *why = whole_why(v, lv, &seg);
+	struct pf_seg g[LVM_MAX_SEGS];
+	size_t ng;
+	const char *why = whole_why(v, lv, g, &ng);
 	if (why) {
 		for (const struct node *k = lv->kids; k; k = k->next)
 			if (k->section && !strncmp(k->name, "segment", 7) && add_whole(v, k))
@@ -366,16 +415,14 @@ static int lvm_volume(struct lvm *v, const struct node *lv, struct img_error *er
 			say(v, "%s%s kept whole (%s)", lv->name, why);
 		return 0;
 	}
-	uint64_t count, pe;
-	const struct node *st = kid(seg, "stripes");
-	char *end;
-	pe = strtoull(st->kids->next ? st->kids->next->text : "x", &end, 10);
-	if (num(seg, "extent_count", &count) || *end || pe > v->pe_count || count > v->pe_count - pe)
-		return img_err_set(err, -IMG_E_FS, "lvm: LV %s lies outside the PV", lv->name);
+	struct pf_seg abs[LVM_MAX_SEGS];
+	for (size_t i = 0; i < ng; i++)
+		abs[i] = (struct pf_seg){ g[i].at, v->s->offset + g[i].off, g[i].len };
 	struct pf_source sub = *v->s;
-	uint64_t at = v->pe_start + pe * v->ext;
-	sub.offset += at;
-	sub.length = count * v->ext;
+	sub.offset = abs[0].off;
+	sub.length = g[ng - 1].at + g[ng - 1].len;
+	sub.seg = ng > 1 ? abs : NULL;
+	sub.nseg = ng > 1 ? ng : 0;
 	struct pf_result r;
 	int raw;
 	char note[160];
@@ -383,14 +430,16 @@ static int lvm_volume(struct lvm *v, const struct node *lv, struct img_error *er
 	if (ret)
 		return ret;
 	for (size_t i = 0; !ret && i < r.next; i++)
-		ret = append(v->e, at + r.ext[i].start, r.ext[i].len);
+		ret = append_mapped(v, g, ng, r.ext[i].start, r.ext[i].len);
 	free(r.ext);
 	if (ret)
 		return img_err_set(err, -ENOMEM, "out of memory");
+	char what[64];
+	snprintf(what, sizeof(what), ng > 1 ? "%s (%zu segments)" : "%s", r.fs, ng);
 	if (raw)
 		say(v, "%s%s raw (%s)", lv->name, note);
 	else
-		say(v, "%s%s %s", lv->name, r.fs);
+		say(v, "%s%s %s", lv->name, what);
 	return 0;
 }
 

@@ -373,6 +373,10 @@ static int pf_ntfs_used(const struct pf_source *s, struct pf_result *r,
 	};
 	struct pf_extents e = { 0 };
 	struct ntfs_device *dev;
+
+	if (s->nseg > 1)
+		return img_err_set(err, -IMG_E_FS, "ntfs spans several LVM segments "
+				   "(libntfs-3g reads one range here)");
 	ntfs_volume *vol = NULL;
 	int ret;
 

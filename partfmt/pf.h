@@ -11,13 +11,24 @@
 
 #include "img.h"
 
-/* A partition to look at: bytes [offset, offset+length) of the open fd. */
+/* One piece of a volume made of several ranges of the fd (an LVM2
+ * logical volume of several segments): volume bytes [at, at+len) lie at
+ * fd offset off. */
+struct pf_seg {
+	uint64_t at, off, len;
+};
+
+/* A partition to look at: bytes [offset, offset+length) of the open fd,
+ * or, when nseg > 0, the volume the segments make (offset is then the
+ * first segment's; they cover [0, length) in order). */
 struct pf_source {
 	int fd;              /* read-only; not closed by partfmt */
 	const char *path;    /* disk path, for messages and libraries */
 	uint64_t offset;     /* partition start in bytes */
 	uint64_t length;     /* partition length in bytes */
 	uint32_t sector;     /* logical sector size */
+	const struct pf_seg *seg;
+	size_t nseg;         /* 0: contiguous */
 };
 
 /* What a handler found.  ext is malloc'd and owned by the caller after a
@@ -72,8 +83,10 @@ struct pf_extents {
  * array grows by doubling; on error e is unchanged and still owns v. */
 int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len);
 
-/* Read exactly n bytes at partition offset off (inside the partition).
- * Returns 0, -EIO for a short read or a range outside, or -errno. */
+/* Read exactly n bytes at partition offset off (inside the partition),
+ * through the segments if any.  Returns 0, -EIO for a short read or a
+ * range outside, or -errno.  Handlers that read otherwise (libext2fs,
+ * libntfs-3g, libblkid) refuse a source of several segments. */
 int pf_read(const struct pf_source *s, void *buf, size_t n, uint64_t off);
 
 /* An LVM2 physical volume (lvm.c): the label, metadata areas and each

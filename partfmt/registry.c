@@ -94,12 +94,15 @@ static int pf_probe(const struct pf_source *s, struct pf_result *r,
 {
 	blkid_probe pr;
 	int ret;
+	/* several segments: libblkid reads the first (the superblocks that
+	 * matter lie at the start of a volume) */
+	uint64_t len = s->nseg ? s->seg[0].len : s->length;
 
 	pr = blkid_new_probe();
 	if (!pr)
 		return -ENOMEM;
 	if (blkid_probe_set_device(pr, s->fd, (blkid_loff_t)s->offset,
-				   (blkid_loff_t)s->length) != 0) {
+				   (blkid_loff_t)len) != 0) {
 		snprintf(note, notecap, "filesystem probing failed");
 		ret = 1;
 		goto out;

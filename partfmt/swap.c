@@ -18,15 +18,9 @@ static uint32_t pf_swap_pagesize(const struct pf_source *s)
 	char magic[10];
 
 	for (size_t i = 0; i < IMG_ARRAY_SIZE(sizes); i++) {
-		ssize_t got;
-
 		if (sizes[i] > s->length)
 			break;
-		do
-			got = pread(s->fd, magic, sizeof(magic),
-				    (off_t)(s->offset + sizes[i] - sizeof(magic)));
-		while (got < 0 && errno == EINTR);
-		if (got != (ssize_t)sizeof(magic))
+		if (pf_read(s, magic, sizeof(magic), sizes[i] - sizeof(magic)) < 0)
 			break;
 		if (memcmp(magic, "SWAPSPACE2", 10) == 0 ||
 		    memcmp(magic, "SWAP-SPACE", 10) == 0)

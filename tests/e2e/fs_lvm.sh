@@ -2,10 +2,11 @@
 # LVM2 by its logical volumes (partfmt/lvm.c): a GPT partition holding an
 # LVM2 physical volume (pvcreate, vgcreate; the LVs written with
 # vgcfgrestore, since this kernel has no device-mapper to create them):
-# root (XFS), swap, home (ext4), a volume of two segments, a thin pool,
+# root (XFS), swap, home (ext4), a FAT16 volume of two segments, a thin pool,
 # and free extents, everything over stale random bytes.  -dump names what
 # each LV was mapped as; the image holds the used blocks of root and home,
-# the swap header and the two volumes kept whole, not the free extents;
+# the swap header, the used clusters of the FAT16 through both its
+# segments and the thin pool kept whole, not the free extents;
 # check.sh runs pvck, compares the label and metadata, and checks every
 # LV as the partition it would be (xfs_repair, e2fsck, used blocks, trees).
 . "$(dirname "$0")/lib.sh"
@@ -76,19 +77,28 @@ E2E_MOUNTS+=("$WORK/m")
 python3 "$FIXTURES/gentree.py" ext4 "$WORK/m" --files 800 --big $((8 * MIB)) --seed 43 || fatal "fill home"
 umount "$WORK/m" && E2E_MOUNTS=()
 HOME_USED=$(pc_used_dev extfs "$LOOPDEV")
+# data: a FAT16 of two segments (pe 120-123 and 130-133), made in a file
+# and split into them: no device-mapper here to join them
+blank "$WORK/data.fs" $((8 * EXT))
+mkfs.vfat -F 16 -n DATA "$WORK/data.fs" >/dev/null || fatal "mkfs.vfat for data"
+mkdir "$WORK/dtree" && python3 "$FIXTURES/gentree.py" fat "$WORK/dtree" --files 300 --big $((20 * MIB)) \
+	--seed 44 && MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$WORK/data.fs" "$WORK/dtree"/* :: || fatal "fill data"
+dd if="$WORK/data.fs" of="$D" bs=$MIB count=16 seek=$(((P1 + PE + 120 * EXT) / MIB)) conv=notrunc status=none &&
+	dd if="$WORK/data.fs" of="$D" bs=$MIB skip=16 count=16 seek=$(((P1 + PE + 130 * EXT) / MIB)) conv=notrunc \
+		status=none || fatal "split data into its segments"
 loops_detach
 pass "made an LVM2 PV: root XFS, swap, home ext4, a two-segment volume, a thin pool and free extents over stale bytes"
 
 dump_disk "$D"
 line=$(grep -E '^ *1 ' "$WORK/out")
 for want in 'LVM2_member' 'used blocks' 'root xfs' 'swap swap' 'home ext4' \
-	'data kept whole \(several segments\)' 'pool kept whole \(thin pool\)'; do
+	'data vfat \(2 segments\)' 'pool kept whole \(thin pool\)'; do
 	echo "$line" | grep -Eq -- "$want" && pass "-dump p1 says: $want" || fail "-dump p1 lacks /$want/: $line"
 done
 
 run_img -makel "$WORK/a.img" -disk="$D"
 expect_rc 0 "capture"
-whole=$(((8 + 1 + 8) * EXT + PE))   # data, the pool's sub-LVs, the PV's head
+whole=$(((8 + 1 + 8) * EXT + PE))   # data (a bound), the pool's sub-LVs, the PV's head
 limit=$((ROOT_USED + HOME_USED + whole + N1 / 20))
 isize=$(fsize "$WORK/a.img")
 note "image $isize bytes; root used $ROOT_USED, home used $HOME_USED, kept whole $whole; limit $limit"
