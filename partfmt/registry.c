@@ -225,11 +225,49 @@ static int pf_scan_pv(const struct pf_source *s, struct pf_result *r, char *note
 	return ret;
 }
 
-static int pf_scan_in(const struct pf_source *s, struct pf_result *r, int *raw,
-		      char *note, size_t notecap, struct img_error *err, int lvm)
+/* Run what maps the filesystem blkid found in r->fs: its handler, or the
+ * LVM2 reader (when lvm).  0 with r's extents checked, or 1 (raw) with
+ * the reason in note. */
+static int pf_dispatch(const struct pf_source *s, struct pf_result *r, char *note,
+		       size_t notecap, int lvm)
 {
 	const struct pf_ops *ops = NULL;
 	struct img_error herr = { 0 };
+	int ret;
+
+	for (size_t i = 0; i < IMG_ARRAY_SIZE(pf_handlers) && !ops; i++)
+		if (strcmp(r->fs, pf_handlers[i].type) == 0)
+			ops = pf_handlers[i].ops;
+	if (!ops && !(lvm && !strcmp(r->fs, "LVM2_member"))) {
+		snprintf(note, notecap, "filesystem '%s' has no handler", r->fs);
+		for (size_t i = 0; i < IMG_ARRAY_SIZE(pf_foreign); i++)
+			if (!strcmp(r->fs, pf_foreign[i].type))
+				snprintf(note, notecap, "%s", pf_foreign[i].why);
+		return 1;
+	}
+	ret = ops ? ops->used(s, r, &herr) : pf_scan_pv(s, r, note, notecap, &herr);
+	if (ret < 0) {
+		if (herr.msg[0])
+			snprintf(note, notecap, "%s", herr.msg);
+		else
+			snprintf(note, notecap, "%s: %s", r->fs, img_strerror(ret));
+		r->ext = NULL;
+		r->next = 0;
+		return 1;
+	}
+	if (pf_check_extents(s, r) < 0) {
+		free(r->ext);
+		r->ext = NULL;
+		r->next = 0;
+		snprintf(note, notecap, "%s: handler returned a bad block list", r->fs);
+		return 1;
+	}
+	return 0;
+}
+
+static int pf_scan_in(const struct pf_source *s, struct pf_result *r, int *raw,
+		      char *note, size_t notecap, struct img_error *err, int lvm)
+{
 	char dummy[1];
 	int ret;
 
@@ -267,48 +305,8 @@ static int pf_scan_in(const struct pf_source *s, struct pf_result *r, int *raw,
 		goto raw;
 	}
 
-	for (size_t i = 0; i < IMG_ARRAY_SIZE(pf_handlers); i++) {
-		if (strcmp(r->fs, pf_handlers[i].type) == 0) {
-			ops = pf_handlers[i].ops;
-			break;
-		}
-	}
-	if (!ops && lvm && !strcmp(r->fs, "LVM2_member")) {
-		if (pf_scan_pv(s, r, note, notecap, &herr) < 0) {
-			r->ext = NULL;
-			r->next = 0;
-			goto raw;
-		}
-		if (pf_check_extents(s, r) < 0) {
-			snprintf(note, notecap, "lvm: bad block list");
-			goto raw;
-		}
+	if (pf_dispatch(s, r, note, notecap, lvm) == 0)
 		return 0;
-	}
-	if (!ops) {
-		snprintf(note, notecap, "filesystem '%s' has no handler", r->fs);
-		for (size_t i = 0; i < IMG_ARRAY_SIZE(pf_foreign); i++)
-			if (!strcmp(r->fs, pf_foreign[i].type))
-				snprintf(note, notecap, "%s", pf_foreign[i].why);
-		goto raw;
-	}
-	ret = ops->used(s, r, &herr);
-	if (ret < 0) {
-		if (herr.msg[0])
-			snprintf(note, notecap, "%s", herr.msg);
-		else
-			snprintf(note, notecap, "%s: %s", r->fs,
-				 img_strerror(ret));
-		r->ext = NULL;
-		r->next = 0;
-		goto raw;
-	}
-	if (pf_check_extents(s, r) < 0) {
-		snprintf(note, notecap, "%s: handler returned a bad block list",
-			 r->fs);
-		goto raw;
-	}
-	return 0;
 
 raw:
 	if (!r->fs[0])

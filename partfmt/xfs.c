@@ -178,6 +178,32 @@ static int xlog_clean(const struct pf_source *s, const struct xfs_geo *g)
 	return -1;
 }
 
+/* Where a leaf's records go: its AG, and the walk's running state. */
+struct xfs_leaf {
+	uint32_t agno, len;       /* the AG and its length in blocks */
+	uint64_t agbyte;          /* its first byte */
+	uint64_t *prev_end, *nfree;
+};
+
+/* The n (start, count) records at rec: each inside the AG, after the one
+ * before; added to fr as absolute byte ranges. */
+static int xfs_leaf_recs(const struct xfs_geo *g, struct xfs_leaf *lf, const uint8_t *rec,
+			 uint32_t n, struct pf_extents *fr, struct img_error *err)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t st = img_getbe32(rec + i * 8), cnt = img_getbe32(rec + i * 8 + 4);
+		if (!cnt || st < *lf->prev_end || st >= lf->len || cnt > lf->len - st)
+			return img_err_set(err, -IMG_E_FS, "xfs: free extent %u+%u of AG %u is not valid",
+					   st, cnt, lf->agno);
+		*lf->prev_end = (uint64_t)st + cnt;
+		*lf->nfree += cnt;
+		int ret = pf_extents_add(fr, lf->agbyte + (uint64_t)st * g->bs, (uint64_t)cnt * g->bs);
+		if (ret < 0)
+			return img_err_set(err, ret, "out of memory");
+	}
+	return 0;
+}
+
 /* Walk one bno tree level by level down its leftmost edge, then along
  * the leaves by their right siblings, adding each free extent (absolute
  * bytes, ascending) to fr. */
@@ -224,19 +250,9 @@ static int xfs_ag_free(const struct pf_source *s, const struct xfs_geo *g,
 				return img_err_set(err, -IMG_E_FS,
 						   "xfs: free-space tree leaf %u of AG %u is not valid",
 						   bno, agno);
-			for (uint32_t i = 0; i < n; i++) {
-				uint32_t st = img_getbe32(blk + hdr + i * 8);
-				uint32_t cnt = img_getbe32(blk + hdr + i * 8 + 4);
-				if (!cnt || st < prev_end || st >= len || cnt > len - st)
-					return img_err_set(err, -IMG_E_FS,
-							   "xfs: free extent %u+%u of AG %u is not valid",
-							   st, cnt, agno);
-				prev_end = (uint64_t)st + cnt;
-				nfree += cnt;
-				if ((ret = pf_extents_add(fr, agbyte + (uint64_t)st * g->bs,
-							  (uint64_t)cnt * g->bs)) < 0)
-					return img_err_set(err, ret, "out of memory");
-			}
+			struct xfs_leaf lf = { agno, len, agbyte, &prev_end, &nfree };
+			if ((ret = xfs_leaf_recs(g, &lf, blk + hdr, n, fr, err)))
+				return ret;
 			if (right == XFS_NULLAGBLOCK)
 				break;
 			if (right >= len)
