@@ -102,7 +102,8 @@ extern const struct pf_ops pf_ntfs_ops;  /* ntfs (libntfs-3g) */
 extern const struct pf_ops pf_fat_ops;   /* vfat: FAT12/16/32 (own FAT walk) */
 extern const struct pf_ops pf_swap_ops;  /* swap: header page only */
 extern const struct pf_ops pf_btrfs_ops; /* btrfs, one device: the extent tree's allocations */
-extern const struct pf_ops pf_exfat_ops; /* exfat: boot regions, FATs, bitmap clusters */
+extern const struct pf_ops pf_exfat_ops;
+extern const struct pf_ops pf_f2fs_ops;  /* f2fs: metadata area, SIT-valid main blocks */ /* exfat: boot regions, FATs, bitmap clusters */
 extern const struct pf_ops pf_xfs_ops;   /* xfs v4/v5: all but the AGF free extents */
 
 #endif

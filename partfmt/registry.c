@@ -26,6 +26,7 @@ static const struct {
 	{ "xfs", &pf_xfs_ops },
 	{ "exfat", &pf_exfat_ops },
 	{ "btrfs", &pf_btrfs_ops },
+	{ "f2fs", &pf_f2fs_ops },
 };
 
 /* blkid TYPE -> what a person should be told when it is captured raw:
@@ -46,7 +47,6 @@ static const struct {
 	{ "hfsplus", "HFS+ volume (no handler; used blocks unknown)" },
 	{ "hfs", "HFS volume (no handler; used blocks unknown)" },
 	{ "LVM2_member", "LVM2 physical volume inside a logical volume (not read again)" },
-	{ "f2fs", "F2FS (no handler yet)" },
 };
 
 /* Whether the sector looks like random bytes (the header of an encrypted

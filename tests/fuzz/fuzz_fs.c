@@ -2,7 +2,8 @@
  * partitions.
  *
  * An input describes a sparse partition:
- *   "PFZ1", the handler (one byte: 0 xfs, 1 vfat, 2 swap, 3 exfat, 4 btrfs, 5 an LVM2 PV), the
+ *   "PFZ1", the handler (one byte: 0 xfs, 1 vfat, 2 swap, 3 exfat, 4 btrfs, 5 f2fs, 9 an LVM2 PV),
+ *   the
  *   partition length in 4 KiB units (u32 LE), then runs until the end: offset in
  *   bytes (u32 LE), length (u16 LE), that many bytes.
  * It is laid out in a memfd (holes read as zeros) and the handler runs on
@@ -28,10 +29,10 @@
 #include "pf.h"
 
 static const struct pf_ops *const handlers[] = { &pf_xfs_ops, &pf_fat_ops, &pf_swap_ops,
-						 &pf_exfat_ops, &pf_btrfs_ops };
+						 &pf_exfat_ops, &pf_btrfs_ops, &pf_f2fs_ops };
 
 #define MAX_PART (1ull << 36)   /* 64 GiB of holes at most */
-#define LVM_ID 5                /* handler byte of an LVM2 PV (pf_lvm_used) */
+#define LVM_ID 9                /* handler byte of an LVM2 PV (pf_lvm_used) */
 
 /* The scan pf_lvm_used runs on each LV: the whole LV, raw. */
 static int lv_raw(const struct pf_source *s, struct pf_result *r, int *raw, char *note,

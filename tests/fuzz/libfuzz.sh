@@ -11,8 +11,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/libfuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-DIMG_LIBFUZZER -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I"$src" -I"$src/src" -I"$src/partfmt" \
-	"$src/tests/fuzz/fuzz_fs.c" "$src"/partfmt/{xfs,exfat,btrfs,lvm,fat,swap,extents}.c "$src"/base/err.c \
-	-o "$work/fuzz_fs" 2>"$work/cc.err"; then
+	"$src/tests/fuzz/fuzz_fs.c" "$src"/partfmt/{xfs,exfat,btrfs,f2fs,lvm,fat,swap,extents}.c "$src"/base/err.c \
+	-lz -o "$work/fuzz_fs" 2>"$work/cc.err"; then
 	if grep -q 'libclang_rt.fuzzer\|fuzzer.*not found\|cannot find.*fuzzer' "$work/cc.err"; then
 		echo "SKIP: clang has no libFuzzer runtime (libclang-rt-14-dev)"; exit 77
 	fi

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-HANDLERS = {"xfs": 0, "vfat": 1, "swap": 2, "exfat": 3, "btrfs": 4, "lvm": 5}
+HANDLERS = {"xfs": 0, "vfat": 1, "swap": 2, "exfat": 3, "btrfs": 4, "f2fs": 5, "lvm": 9}
 ENV = dict(os.environ, LC_ALL="C")
 
 
@@ -138,6 +138,10 @@ def main():
             f.seek(0x10000 + 0x60)
             f.write(struct.pack("<Q", 0x1d00000))
         write(out, "bad-btrfs-log-tree.pfz", "btrfs", p)
+        write(out, "ok-f2fs-empty.pfz", "f2fs", mkfs(tmp, 128 * mb, "mkfs.f2fs", "-q", "-f"))
+        p = mkfs(tmp, 128 * mb, "mkfs.f2fs", "-q", "-f")
+        subprocess.run(["sload.f2fs", "-f", tree, p], check=True, capture_output=True)
+        write(out, "ok-f2fs-files.pfz", "f2fs", p)
         if os.geteuid() == 0:
             write(out, "ok-lvm-pv.pfz", "lvm", lvm_pv(tmp))
             p = mkfs(tmp, 320 * mb, "mkfs.xfs", "-q", "-f")
