@@ -1,7 +1,11 @@
-/* ext.c - used blocks of ext2/ext3/ext4 from the block bitmap (libext2fs). */
+/* ext.c - used blocks of ext2/ext3/ext4 from the block bitmap (libext2fs):
+ * opened with its Unix I/O manager at the partition's offset, or, for an
+ * LVM2 volume of several segments, with an I/O manager of ours that reads
+ * through pf_read. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,92 @@ static void pf_ext_init(void)
 	initialize_ext2_error_table();
 	set_com_err_hook(pf_ext_quiet);
 }
+
+/* ---- a volume of several segments: libext2fs reads through pf_read ---- */
+
+static struct struct_io_manager pf_io_manager;
+
+/* The channel's source travels in its name ("pf:<address>"): libext2fs
+ * hands the manager nothing else. */
+static errcode_t pfio_open(const char *name, int flags, io_channel *out)
+{
+	void *p = NULL;
+	if (sscanf(name, "pf:%p", &p) != 1 || !p || (flags & IO_FLAG_RW))
+		return EXT2_ET_BAD_DEVICE_NAME;
+	io_channel ch = calloc(1, sizeof(*ch));
+	char *n = strdup(name);
+	if (!ch || !n) {
+		free(ch);
+		free(n);
+		return EXT2_ET_NO_MEMORY;
+	}
+	ch->magic = EXT2_ET_MAGIC_IO_CHANNEL;
+	ch->name = n;
+	ch->block_size = 1024;
+	ch->refcount = 1;
+	ch->private_data = p;
+	ch->manager = &pf_io_manager;
+	*out = ch;
+	return 0;
+}
+
+static errcode_t pfio_close(io_channel ch)
+{
+	if (--ch->refcount > 0)
+		return 0;
+	free(ch->name);
+	free(ch);
+	return 0;
+}
+
+static errcode_t pfio_set_blksize(io_channel ch, int blksize)
+{
+	ch->block_size = blksize;
+	return 0;
+}
+
+static errcode_t pfio_read_blk64(io_channel ch, unsigned long long block, int count, void *data)
+{
+	uint64_t n = count < 0 ? (uint64_t)-(int64_t)count : (uint64_t)count * (uint64_t)ch->block_size;
+	uint64_t at = block * (uint64_t)ch->block_size;
+	if (block > UINT64_MAX / (uint64_t)ch->block_size || n > SIZE_MAX)
+		return EXT2_ET_SHORT_READ;
+	return pf_read(ch->private_data, data, (size_t)n, at) ? EXT2_ET_SHORT_READ : 0;
+}
+
+static errcode_t pfio_read_blk(io_channel ch, unsigned long block, int count, void *data)
+{
+	return pfio_read_blk64(ch, block, count, data);
+}
+
+static errcode_t pfio_write_blk64(io_channel ch, unsigned long long block, int count,
+				  const void *data)
+{
+	return EXT2_ET_RO_FILSYS;
+}
+
+static errcode_t pfio_write_blk(io_channel ch, unsigned long block, int count, const void *data)
+{
+	return EXT2_ET_RO_FILSYS;
+}
+
+static errcode_t pfio_flush(io_channel ch)
+{
+	return 0;
+}
+
+static struct struct_io_manager pf_io_manager = {
+	.magic = EXT2_ET_MAGIC_IO_MANAGER,
+	.name = "img pf_read I/O manager",
+	.open = pfio_open,
+	.close = pfio_close,
+	.set_blksize = pfio_set_blksize,
+	.read_blk = pfio_read_blk,
+	.write_blk = pfio_write_blk,
+	.flush = pfio_flush,
+	.read_blk64 = pfio_read_blk64,
+	.write_blk64 = pfio_write_blk64,
+};
 
 /* Refuse a filesystem whose bitmaps cannot be trusted: a journal still to
  * replay (mounted, or crashed) or a state other than "cleanly unmounted,
@@ -100,14 +190,15 @@ static int pf_ext_used(const struct pf_source *s, struct pf_result *r,
 	errcode_t rc;
 	int ret;
 
-	if (s->nseg > 1)
-		return img_err_set(err, -IMG_E_FS, "%s spans several LVM segments "
-				   "(libext2fs reads one range)", name);
 	pthread_once(&pf_ext_once, pf_ext_init);
-	snprintf(opts, sizeof(opts), "offset=%llu",
-		 (unsigned long long)s->offset);
-	rc = ext2fs_open2(s->path, opts, EXT2_FLAG_64BITS, 0, 0,
-			  unix_io_manager, &fs);
+	if (s->nseg > 1) {  /* an LV of several segments: through pf_read */
+		char pname[64];
+		snprintf(pname, sizeof(pname), "pf:%p", (const void *)s);
+		rc = ext2fs_open2(pname, NULL, EXT2_FLAG_64BITS, 0, 0, &pf_io_manager, &fs);
+	} else {
+		snprintf(opts, sizeof(opts), "offset=%llu", (unsigned long long)s->offset);
+		rc = ext2fs_open2(s->path, opts, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs);
+	}
 	if (rc) {
 		fs = NULL;
 		ret = img_err_set(err, -IMG_E_FS, "%s: cannot open: %s", name,

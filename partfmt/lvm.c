@@ -10,10 +10,11 @@
  * An LV whose segments are all linear ("striped", one stripe) on this PV
  * is handed to the scan the registry passes in (any handler: ext4, XFS,
  * swap, ...), as one source of several pieces when it has several (the
- * handlers that read through pf_read follow them; libext2fs and
- * libntfs-3g read one range and refuse); every other LV on this PV (thin
- * pools, RAID, mirrors, striped, snapshot and cache volumes, hidden
- * sub-LVs) is kept whole, and the note says which and why. */
+ * handlers follow them through pf_read, ext2/3/4 by an I/O manager of
+ * libext2fs; libntfs-3g reads one range and refuses); every other LV on
+ * this PV (thin pools, RAID, mirrors, striped, snapshot and cache
+ * volumes, hidden sub-LVs) is kept whole, and the note says which and
+ * why. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>

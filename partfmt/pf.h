@@ -85,8 +85,9 @@ int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len);
 
 /* Read exactly n bytes at partition offset off (inside the partition),
  * through the segments if any.  Returns 0, -EIO for a short read or a
- * range outside, or -errno.  Handlers that read otherwise (libext2fs,
- * libntfs-3g, libblkid) refuse a source of several segments. */
+ * range outside, or -errno.  libext2fs reads a source of several segments
+ * through it too (ext.c's I/O manager); libntfs-3g refuses one, libblkid
+ * probes its first segment. */
 int pf_read(const struct pf_source *s, void *buf, size_t n, uint64_t off);
 
 /* An LVM2 physical volume (lvm.c): the label, metadata areas and each
