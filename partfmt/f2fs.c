@@ -118,20 +118,23 @@ static int f2fs_checkpoint(const struct pf_source *s, struct f2fs *f, struct img
 	return 0;
 }
 
-/* Whether the SIT block i is read from its second copy. */
+/* Whether the SIT block i is read from its second copy: bit i of the
+ * checkpoint's SIT version bitmap, where its flags and payload put it. */
 static int f2fs_sit_second(const struct f2fs *f, const uint8_t *cp2, uint32_t i)
 {
 	uint32_t flags = img_get32(f->cp + 132), bytes = img_get32(f->cp + 156);
-	const uint8_t *map;
+	const uint8_t *blk = f->cp;
+	uint64_t at = 192;  /* sit_nat_version_bitmap */
 	if (flags & CP_LARGE_NAT_BITMAP)
-		map = f->cp + 192 + 4 + img_get32(f->cp + 160);
-	else if (f->cp_payload)
-		map = cp2;
-	else
-		map = f->cp + 192;
-	if (i / 8 >= bytes || map + i / 8 >= (map == cp2 ? cp2 + F2FS_BLK : f->cp + F2FS_BLK))
+		at += 4 + (uint64_t)img_get32(f->cp + 160);
+	else if (f->cp_payload) {
+		blk = cp2;
+		at = 0;
+	}
+	at += i / 8;
+	if (i / 8 >= bytes || at >= F2FS_BLK)
 		return 0;
-	return (map[i / 8] >> (7 - i % 8)) & 1;
+	return (blk[at] >> (7 - i % 8)) & 1;
 }
 
 /* Mark the valid blocks of segment seg from its SIT entry e. */
