@@ -48,6 +48,16 @@ fail() { echo "FAIL - $*"; E2E_CHECKS=$((E2E_CHECKS + 1)); E2E_FAILS=$((E2E_FAIL
 # a failed step the rest of the test depends on
 fatal() { fail "$*"; echo "FAIL: aborting $E2E_NAME"; exit 1; }
 
+# loop_owned_detach DEV: detach DEV only while a file of this test's
+# ($WORK) backs it: a number another test was given after ours went is
+# never taken from it (tests run side by side)
+loop_owned_detach() {
+	case $(losetup -n -O BACK-FILE "$1" 2>/dev/null) in
+	"$WORK"/* | "$(realpath -m "$WORK")"/*) losetup -d "$1" 2>/dev/null;;
+	esac
+	return 0
+}
+
 e2e_cleanup() {
 	local rc=$? i
 	declare -F srv_cleanup >/dev/null && srv_cleanup
@@ -55,7 +65,7 @@ e2e_cleanup() {
 		umount "${E2E_MOUNTS[i]}" 2>/dev/null || umount -l "${E2E_MOUNTS[i]}" 2>/dev/null
 	done
 	for i in "${E2E_LOOPS[@]}"; do
-		losetup -d "$i" 2>/dev/null
+		loop_owned_detach "$i"
 	done
 	for i in "${E2E_PORTS[@]}"; do
 		rm -rf "${PORTS_DIR:?}/$i"
@@ -305,7 +315,7 @@ PY
 # loops_detach: detach every loop device the test made so far
 loops_detach() {
 	local l
-	for l in "${E2E_LOOPS[@]}"; do losetup -d "$l"; done
+	for l in "${E2E_LOOPS[@]}"; do loop_owned_detach "$l"; done
 	E2E_LOOPS=()
 }
 # dump_disk DISK: img -dump of DISK, its output shown (in $WORK/out)
