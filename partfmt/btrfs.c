@@ -55,8 +55,7 @@ struct btrfs {
 	struct chunk *ch;        /* sorted by logical */
 	size_t nch, capch;
 	uint64_t budget;         /* tree blocks left to read: ends a hostile DAG */
-	struct img_extent *out;  /* allocated device ranges, unsorted */
-	size_t nout, capout;
+	struct pf_extents out;   /* allocated device ranges, unsorted */
 	uint8_t *blk[BTRFS_MAX_LEVEL + 1];  /* one block buffer per level */
 };
 
@@ -148,11 +147,8 @@ static int btrfs_alloc(struct btrfs *b, uint64_t l, uint64_t len, struct img_err
 					   (unsigned long long)l);
 		uint64_t in = l - c->logical, k = c->len - in < len ? c->len - in : len;
 		for (unsigned i = 0; i < c->nstripes; i++) {
-			struct img_extent *no = grow(b->out, b->nout, &b->capout, sizeof(*b->out));
-			if (!no)
+			if (pf_extents_push(&b->out, c->phys[i] + in, k))
 				return img_err_set(err, -ENOMEM, "out of memory");
-			b->out = no;
-			b->out[b->nout++] = (struct img_extent){ c->phys[i] + in, k };
 		}
 		l += k;
 		len -= k;
@@ -285,29 +281,16 @@ static int btrfs_super(struct btrfs *b, uint8_t *sb, struct img_error *err)
 	return 0;
 }
 
-static int ext_cmp(const void *a, const void *b)
-{
-	const struct img_extent *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
 /* The first MiB, the superblock mirrors inside the device, and the
- * allocated ranges, sorted and merged. */
-static int btrfs_extents(struct btrfs *b, struct pf_extents *e)
+ * allocated ranges, sorted and merged in b->out. */
+static int btrfs_extents(struct btrfs *b)
 {
 	static const uint64_t mirrors[] = { 64ull << 20, 256ull << 30 };
-	for (size_t i = 0; i < IMG_ARRAY_SIZE(mirrors); i++)
-		if (mirrors[i] + BTRFS_SB_LEN <= b->total) {
-			struct img_extent *no = grow(b->out, b->nout, &b->capout, sizeof(*b->out));
-			if (!no)
-				return -ENOMEM;
-			b->out = no;
-			b->out[b->nout++] = (struct img_extent){ mirrors[i], BTRFS_SB_LEN };
-		}
-	qsort(b->out, b->nout, sizeof(*b->out), ext_cmp);
-	int ret = pf_extents_add(e, 0, BTRFS_RESERVED);
-	for (size_t i = 0; !ret && i < b->nout; i++)  /* sorted: overlaps merge */
-		ret = pf_extents_add(e, b->out[i].start, b->out[i].len);
+	int ret = pf_extents_push(&b->out, 0, BTRFS_RESERVED);
+	for (size_t i = 0; !ret && i < IMG_ARRAY_SIZE(mirrors); i++)
+		if (mirrors[i] + BTRFS_SB_LEN <= b->total)
+			ret = pf_extents_push(&b->out, mirrors[i], BTRFS_SB_LEN);
+	pf_extents_settle(&b->out);
 	return ret;
 }
 
@@ -315,7 +298,6 @@ static int pf_btrfs_used(const struct pf_source *s, struct pf_result *r,
 			 struct img_error *err)
 {
 	struct btrfs b = { .s = s };
-	struct pf_extents e = { 0 };
 	uint8_t *sb = malloc(BTRFS_SB_LEN);
 	uint64_t root[2] = { 0, 0 };
 	int ret = sb ? btrfs_super(&b, sb, err) : img_err_set(err, -ENOMEM, "out of memory");
@@ -332,21 +314,13 @@ static int pf_btrfs_used(const struct pf_source *s, struct pf_result *r,
 		ret = img_err_set(err, -IMG_E_FS, "btrfs: the root tree names no extent tree");
 	if (!ret)
 		ret = btrfs_walk(&b, root[0], (unsigned)root[1], on_extent, NULL, err);
-	if (!ret && (ret = btrfs_extents(&b, &e)) < 0)
+	if (!ret && (ret = btrfs_extents(&b)) < 0)
 		img_err_set(err, ret, "out of memory");
 	for (unsigned i = 0; i <= BTRFS_MAX_LEVEL; i++)
 		free(b.blk[i]);
 	free(b.ch);
-	free(b.out);
 	free(sb);
-	if (ret < 0) {
-		free(e.v);
-		return ret;
-	}
-	r->unit = b.nodesize;
-	r->ext = e.v;
-	r->next = e.n;
-	return 0;
+	return pf_result_take(r, &b.out, b.nodesize, ret);
 }
 
 const struct pf_ops pf_btrfs_ops = {

@@ -175,14 +175,7 @@ static int pf_exfat_used(const struct pf_source *s, struct pf_result *r,
 	if (!ret && (ret = exfat_extents(&x, map, &e)) < 0)
 		img_err_set(err, ret, "out of memory");
 	free(map);
-	if (ret < 0) {
-		free(e.v);
-		return ret;
-	}
-	r->unit = (uint32_t)x.cs;
-	r->ext = e.v;
-	r->next = e.n;
-	return 0;
+	return pf_result_take(r, &e, (uint32_t)x.cs, ret);
 }
 
 const struct pf_ops pf_exfat_ops = {

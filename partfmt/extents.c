@@ -1,6 +1,7 @@
 /* extents.c - the extent list every handler fills (pf.h).  Apart from the
  * registry so that handlers never call back into the file that lists them. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -25,6 +26,13 @@ int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len)
 			return 0;
 		}
 	}
+	return pf_extents_push(e, start, len);
+}
+
+int pf_extents_push(struct pf_extents *e, uint64_t start, uint64_t len)
+{
+	if (!len)
+		return 0;
 	if (e->n == e->cap) {
 		size_t ncap = e->cap ? e->cap * 2 : 64;
 		struct img_extent *nv;
@@ -40,6 +48,47 @@ int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len)
 	e->v[e->n].start = start;
 	e->v[e->n].len = len;
 	e->n++;
+	return 0;
+}
+
+static int pf_extent_cmp(const void *a, const void *b)
+{
+	const struct img_extent *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+void pf_extents_settle(struct pf_extents *e)
+{
+	size_t out = 0;
+
+	if (e->n)
+		qsort(e->v, e->n, sizeof(*e->v), pf_extent_cmp);
+	for (size_t i = 0; i < e->n; i++) {
+		struct img_extent *last = out ? &e->v[out - 1] : NULL;
+		uint64_t end = e->v[i].start + e->v[i].len;
+
+		if (last && e->v[i].start <= last->start + last->len) {
+			if (end > last->start + last->len)
+				last->len = end - last->start;
+		} else {
+			e->v[out++] = e->v[i];
+		}
+	}
+	e->n = out;
+}
+
+int pf_result_take(struct pf_result *r, struct pf_extents *e, uint32_t unit, int ret)
+{
+	if (ret < 0) {
+		free(e->v);
+		e->v = NULL;
+		e->n = e->cap = 0;
+		return ret;
+	}
+	r->unit = unit;
+	r->ext = e->v;
+	r->next = e->n;
 	return 0;
 }
 

@@ -210,14 +210,7 @@ static int pf_f2fs_used(const struct pf_source *s, struct pf_result *r,
 	if (!ret)
 		ret = f2fs_main(s, f, &x, err);
 	free(f);
-	if (ret < 0) {
-		free(x.v);
-		return ret;
-	}
-	r->unit = F2FS_BLK;
-	r->ext = x.v;
-	r->next = x.n;
-	return 0;
+	return pf_result_take(r, &x, F2FS_BLK, ret);
 }
 
 const struct pf_ops pf_f2fs_ops = {

@@ -249,10 +249,7 @@ static int pf_fat_used(const struct pf_source *s, struct pf_result *r,
 				   strerror(-ret));
 	}
 	snprintf(r->fs, sizeof(r->fs), "vfat");
-	r->unit = (uint32_t)f.cbytes;
-	r->ext = e.v;
-	r->next = e.n;
-	return 0;
+	return pf_result_take(r, &e, (uint32_t)f.cbytes, 0);
 }
 
 const struct pf_ops pf_fat_ops = {

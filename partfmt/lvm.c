@@ -288,23 +288,6 @@ struct lvm {
 	uint64_t pe_count;
 };
 
-/* Append a range (in any order: sorted and merged at the end). */
-static int append(struct pf_extents *e, uint64_t start, uint64_t len)
-{
-	if (!len)
-		return 0;
-	if (e->n == e->cap) {
-		size_t nc = e->cap ? e->cap * 2 : 32;
-		struct img_extent *v = nc > SIZE_MAX / sizeof(*v) ? NULL : realloc(e->v, nc * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		e->v = v;
-		e->cap = nc;
-	}
-	e->v[e->n++] = (struct img_extent){ start, len };
-	return 0;
-}
-
 static void say(struct lvm *v, const char *fmt, const char *a, const char *b)
 {
 	size_t n = strlen(v->note);
@@ -378,7 +361,7 @@ static int add_whole(struct lvm *v, const struct node *seg)
 		uint64_t per = (count + stripes - 1) / stripes;
 		if (strcmp(p->text, v->pvname) || *end || pe > v->pe_count || per > v->pe_count - pe)
 			continue;
-		int ret = append(v->e, v->pe_start + pe * v->ext, per * v->ext);
+		int ret = pf_extents_push(v->e, v->pe_start + pe * v->ext, per * v->ext);
 		if (ret)
 			return ret;
 	}
@@ -393,7 +376,7 @@ static int append_mapped(struct lvm *v, const struct pf_seg *g, size_t ng, uint6
 		if (at >= g[i].at + g[i].len)
 			continue;
 		uint64_t in = at - g[i].at, k = g[i].len - in < len ? g[i].len - in : len;
-		if (append(v->e, g[i].off + in, k))
+		if (pf_extents_push(v->e, g[i].off + in, k))
 			return -ENOMEM;
 		at += k;
 		len -= k;
@@ -442,12 +425,6 @@ static int lvm_volume(struct lvm *v, const struct node *lv, struct img_error *er
 	else
 		say(v, "%s%s %s", lv->name, what);
 	return 0;
-}
-
-static int ext_cmp(const void *a, const void *b)
-{
-	const struct img_extent *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
 }
 
 /* The VG section of the parsed text, this PV's entry, and the geometry. */
@@ -506,11 +483,11 @@ int pf_lvm_used(const struct pf_source *s, struct pf_result *r, pf_scan_fn scan,
 	else
 		ret = lvm_geometry(&v, &root, &pv, &vg, err);
 	/* the label, the metadata areas, everything before the first extent */
-	if (!ret && append(&e, 0, v.pe_start))
+	if (!ret && pf_extents_push(&e, 0, v.pe_start))
 		ret = img_err_set(err, -ENOMEM, "out of memory");
 	for (unsigned i = 0; !ret && i < pv.nmda; i++)
 		if (pv.mda[i][0] <= s->length && pv.mda[i][1] <= s->length - pv.mda[i][0] &&
-		    append(&e, pv.mda[i][0], pv.mda[i][1]))
+		    pf_extents_push(&e, pv.mda[i][0], pv.mda[i][1]))
 			ret = img_err_set(err, -ENOMEM, "out of memory");
 	const struct node *lvs = ret ? NULL : kid(vg, "logical_volumes");
 	for (const struct node *lv = lvs ? lvs->kids : NULL; !ret && lv; lv = lv->next)
@@ -519,23 +496,7 @@ int pf_lvm_used(const struct pf_source *s, struct pf_result *r, pf_scan_fn scan,
 	free(ps.pool);
 	free(ps.arena);
 	free(text);
-	if (ret) {
-		free(e.v);
-		return ret;
-	}
-	/* pf_extents_add merges only in order: sort, then merge again */
-	qsort(e.v, e.n, sizeof(*e.v), ext_cmp);
-	struct pf_extents m = { 0 };
-	for (size_t i = 0; !ret && i < e.n; i++)
-		ret = pf_extents_add(&m, e.v[i].start, e.v[i].len);
-	free(e.v);
-	if (ret) {
-		free(m.v);
-		return img_err_set(err, -ENOMEM, "out of memory");
-	}
+	pf_extents_settle(&e);
 	snprintf(r->fs, sizeof(r->fs), "LVM2_member");
-	r->unit = (uint32_t)(v.ext < (1u << 20) ? v.ext : (1u << 20));
-	r->ext = m.v;
-	r->next = m.n;
-	return 0;
+	return pf_result_take(r, &e, (uint32_t)(v.ext < (1u << 20) ? v.ext : (1u << 20)), ret);
 }

@@ -82,6 +82,14 @@ struct pf_extents {
  * the last extent's start returns -EINVAL.  Zero length is a no-op.  The
  * array grows by doubling; on error e is unchanged and still owns v. */
 int pf_extents_add(struct pf_extents *e, uint64_t start, uint64_t len);
+/* Append [start, start+len) in any order (no merging); pf_extents_settle
+ * sorts and merges afterwards.  Returns 0 or -ENOMEM. */
+int pf_extents_push(struct pf_extents *e, uint64_t start, uint64_t len);
+/* Sort e and merge overlapping and adjacent ranges, in place. */
+void pf_extents_settle(struct pf_extents *e);
+/* A handler's last step: on ret < 0 free e and return ret; else hand e
+ * to r with the unit and return 0. */
+int pf_result_take(struct pf_result *r, struct pf_extents *e, uint32_t unit, int ret);
 
 /* Read exactly n bytes at partition offset off (inside the partition),
  * through the segments if any.  Returns 0, -EIO for a short read or a

@@ -215,16 +215,6 @@ int pf_scan(const struct pf_source *s, struct pf_result *r, int *raw,
 	return pf_scan_in(s, r, raw, note, notecap, err, 1);
 }
 
-/* An LVM2 PV: pf_lvm_used, its note kept; raw with the reason on error. */
-static int pf_scan_pv(const struct pf_source *s, struct pf_result *r, char *note,
-		      size_t notecap, struct img_error *herr)
-{
-	int ret = pf_lvm_used(s, r, pf_scan_lv, note, notecap, herr);
-	if (ret < 0)
-		snprintf(note, notecap, "%s", herr->msg[0] ? herr->msg : "lvm: unreadable");
-	return ret;
-}
-
 /* Run what maps the filesystem blkid found in r->fs: its handler, or the
  * LVM2 reader (when lvm).  0 with r's extents checked, or 1 (raw) with
  * the reason in note. */
@@ -245,7 +235,7 @@ static int pf_dispatch(const struct pf_source *s, struct pf_result *r, char *not
 				snprintf(note, notecap, "%s", pf_foreign[i].why);
 		return 1;
 	}
-	ret = ops ? ops->used(s, r, &herr) : pf_scan_pv(s, r, note, notecap, &herr);
+	ret = ops ? ops->used(s, r, &herr) : pf_lvm_used(s, r, pf_scan_lv, note, notecap, &herr);
 	if (ret < 0) {
 		if (herr.msg[0])
 			snprintf(note, notecap, "%s", herr.msg);

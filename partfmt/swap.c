@@ -41,10 +41,7 @@ static int pf_swap_used(const struct pf_source *s, struct pf_result *r,
 	ret = pf_extents_add(&e, 0, page);
 	if (ret < 0)
 		return img_err_set(err, ret, "out of memory");
-	r->unit = (uint32_t)(page ? page : PF_SWAP_DEFAULT_PAGE);
-	r->ext = e.v;
-	r->next = e.n;
-	return 0;
+	return pf_result_take(r, &e, (uint32_t)(page ? page : PF_SWAP_DEFAULT_PAGE), 0);
 }
 
 const struct pf_ops pf_swap_ops = {

@@ -309,14 +309,7 @@ static int pf_xfs_used(const struct pf_source *s, struct pf_result *r,
 	if (!ret && (ret = xfs_complement(&fr, g.dblocks * g.bs, &used)) < 0)
 		img_err_set(err, ret, "out of memory");
 	free(fr.v);
-	if (ret < 0) {
-		free(used.v);
-		return ret;
-	}
-	r->unit = g.bs;
-	r->ext = used.v;
-	r->next = used.n;
-	return 0;
+	return pf_result_take(r, &used, g.bs, ret);
 }
 
 const struct pf_ops pf_xfs_ops = {
